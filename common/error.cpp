@@ -1,0 +1,38 @@
+#include "common/error.hpp"
+
+#include <cerrno>
+#include <cstring>
+
+namespace roost {
+
+Error::Error(std::string message, int errno_value) : errno_value_(errno_value) {
+  text_ = std::move(message);
+  if (errno_value_ != 0) {
+    text_ += ": ";
+    text_ += std::strerror(errno_value_);
+  }
+}
+
+Error& Error::add_context(std::string outer) {
+  context_.push_back(std::move(outer));
+  return *this;
+}
+
+std::string Error::chain() const {
+  std::string out;
+  for (auto it = context_.rbegin(); it != context_.rend(); ++it) {
+    out += *it;
+    out += ": ";
+  }
+  return out + text_;
+}
+
+void throw_errno(std::string what) {
+  throw_errno(std::move(what), errno);
+}
+
+void throw_errno(std::string what, int errno_value) {
+  throw Error(std::move(what), errno_value);
+}
+
+}  // namespace roost

@@ -1,0 +1,51 @@
+#pragma once
+
+#include <exception>
+#include <string>
+#include <vector>
+
+namespace roost {
+
+// The one error type of roost. The message names the operation and the object; a
+// system error adds its errno text. Callers add context on the way up; the top prints
+// the message alone by default and the whole chain at debug level.
+class Error : public std::exception {
+ public:
+  explicit Error(std::string message, int errno_value = 0);
+
+  const char* what() const noexcept override { return text_.c_str(); }
+  int errno_value() const { return errno_value_; }
+  const std::vector<std::string>& context() const { return context_; }
+  std::string chain() const;
+
+  Error& add_context(std::string outer);
+
+ private:
+  std::string text_;
+  int errno_value_;
+  std::vector<std::string> context_;
+};
+
+// A bad command line, image reference, option value or configuration: exit 125 too,
+// but never with an errno text.
+class UsageError : public Error {
+ public:
+  explicit UsageError(std::string message) : Error(std::move(message)) {}
+};
+
+// Captures errno at once; call directly after the failing system call.
+[[noreturn]] void throw_errno(std::string what);
+[[noreturn]] void throw_errno(std::string what, int errno_value);
+
+// Runs f; an Error escaping it gets `outer` prepended to its context chain.
+template <typename F>
+auto with_context(std::string outer, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (Error& e) {
+    e.add_context(std::move(outer));
+    throw;
+  }
+}
+
+}  // namespace roost

@@ -1,0 +1,1 @@
+#include "image/reference.hpp"

@@ -1,0 +1,60 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "image/config.hpp"
+#include "image/reference.hpp"
+
+namespace roost::image {
+
+struct ImageRecord {
+  std::string id;                   // hex of the config's sha256 (64 digits)
+  std::vector<std::string> names;   // canonical NAME:TAG
+  std::vector<std::string> layers;  // diff ids, bottom first; each unpacked under layers/
+  ImageConfig config;
+  std::string created;  // RFC 3339, from the config
+  uint64_t size = 0;    // sum of uncompressed layer sizes
+};
+
+// The content-addressed image store under `root` ($XDG_DATA_HOME/roost):
+//   layers/HEX/       one unpacked layer per diff id, shared by images and containers
+//   images/HEX.json   one record per image, named by its config digest
+//   blobs/sha256/HEX  image configs (verified)
+//   tmp/              work areas, renamed into place when complete
+//   store.lock        flock held while records change
+// Methods that unpack or delete layers must run as root of the caller's user
+// namespace, so that file owners land on the mapped ids.
+class Store {
+ public:
+  explicit Store(std::filesystem::path root);
+
+  // docker-archive (legacy and docker 25 layouts), oci-archive or an OCI layout
+  // directory; every blob's sha256 is verified. Returns the images loaded.
+  std::vector<ImageRecord> load(const Reference& source);
+
+  // A plain rootfs tarball as a one-layer image named `name` (canonicalised).
+  ImageRecord import_rootfs(const std::filesystem::path& tarball, const std::string& name);
+
+  // By canonical name, by short name (busybox:1 finds localhost/busybox:1 or
+  // docker.io/library/busybox:1), by full id or unique id prefix. Throws Error on an
+  // ambiguous prefix.
+  std::optional<ImageRecord> find(const std::string& name_or_id) const;
+  std::vector<ImageRecord> list() const;
+
+  void tag(const std::string& name_or_id, const std::string& new_name);
+  // Removes a name; the image (and layers no other image uses) goes with its last name
+  // or with `by_id`. Returns what was untagged/deleted, one line each.
+  std::vector<std::string> remove(const std::string& name_or_id);
+
+  std::filesystem::path layer_path(const std::string& diff_id) const;
+  const std::filesystem::path& root() const { return root_; }
+
+ private:
+  std::filesystem::path root_;
+};
+
+}  // namespace roost::image

@@ -1,0 +1,19 @@
+#pragma once
+
+#include "launcher/context.hpp"
+#include "launcher/options.hpp"
+
+namespace roost::cli {
+
+int cmd_version(const ParsedCommand& command, Context& context);
+int cmd_load(const ParsedCommand& command, Context& context);
+int cmd_import(const ParsedCommand& command, Context& context);
+int cmd_images(const ParsedCommand& command, Context& context);
+int cmd_image_inspect(const ParsedCommand& command, Context& context);
+int cmd_rmi(const ParsedCommand& command, Context& context);
+int cmd_tag(const ParsedCommand& command, Context& context);
+int cmd_run(const ParsedCommand& command, Context& context);
+int cmd_rm(const ParsedCommand& command, Context& context);
+int cmd_ps(const ParsedCommand& command, Context& context);
+
+}  // namespace roost::cli

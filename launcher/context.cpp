@@ -1,0 +1,166 @@
+#include "launcher/context.hpp"
+
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <toml++/toml.h>
+#include <cstdlib>
+
+#include "common/error.hpp"
+#include "common/fs.hpp"
+
+namespace roost::cli {
+
+namespace {
+
+std::string home_directory() {
+  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') return home;
+  if (const struct passwd* entry = ::getpwuid(::getuid()); entry != nullptr) return entry->pw_dir;
+  throw Error(fmt::format("no home directory for uid {}: set HOME", ::getuid()));
+}
+
+std::filesystem::path xdg_dir(const char* variable, const char* fallback_below_home) {
+  if (const char* value = std::getenv(variable); value != nullptr && value[0] == '/') return value;
+  return std::filesystem::path(home_directory()) / fallback_below_home;
+}
+
+std::string located(const std::filesystem::path& file, const toml::source_region& where) {
+  return fmt::format("{}:{}:{}", file.string(), where.begin.line, where.begin.column);
+}
+
+void read_string(const std::filesystem::path& file, const toml::node& node, std::string_view key,
+                 std::string& out) {
+  if (!node.is_string())
+    throw UsageError(fmt::format("{}: {} must be a string", located(file, node.source()), key));
+  out = *node.value<std::string>();
+}
+
+struct KeyBinding {
+  std::string_view table;
+  std::string_view key;
+  std::string Settings::*field;
+};
+
+const KeyBinding kKeys[] = {
+    {"storage", "driver", &Settings::storage_driver},
+    {"containers", "userns", &Settings::userns},
+    {"userns", "subuid_file", &Settings::subuid_file},
+    {"userns", "subgid_file", &Settings::subgid_file},
+};
+
+void apply_table(const std::filesystem::path& file, std::string_view table_name,
+                 const toml::table& table, Settings& settings) {
+  for (const auto& [key, node] : table) {
+    if (table_name == "storage" && (key.str() == "root" || key.str() == "runroot")) {
+      std::string path;
+      read_string(file, node, key.str(), path);
+      (key.str() == "root" ? settings.data_root : settings.runtime_root) = path;
+      continue;
+    }
+    bool known = false;
+    for (const auto& binding : kKeys) {
+      if (binding.table != table_name || binding.key != key.str()) continue;
+      read_string(file, node, key.str(), settings.*binding.field);
+      known = true;
+    }
+    if (!known)
+      throw UsageError(fmt::format("{}: unknown key {}.{}", located(file, node.source()),
+                                   table_name, key.str()));
+  }
+}
+
+void check_choice(const std::string& what, const std::string& value,
+                  std::initializer_list<std::string_view> allowed) {
+  for (auto choice : allowed)
+    if (value == choice) return;
+  std::string list;
+  for (auto choice : allowed) list += (list.empty() ? "" : ", ") + std::string(choice);
+  throw UsageError(fmt::format("{} {}: not a valid value; use one of {}", what, value, list));
+}
+
+bool owned_private_directory(const std::filesystem::path& path, std::string& why) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) < 0) {
+    why = fmt::format("{} cannot be used: {}", path.string(), std::strerror(errno));
+    return false;
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    why = fmt::format("{} is not a directory", path.string());
+    return false;
+  }
+  if (st.st_uid != ::getuid()) {
+    why = fmt::format("{} belongs to uid {}, not to you (uid {})", path.string(), st.st_uid,
+                      ::getuid());
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void apply_config_file(const std::filesystem::path& file, Settings& settings) {
+  if (::access(file.c_str(), F_OK) != 0) return;
+  toml::table root;
+  try {
+    root = toml::parse_file(file.string());
+  } catch (const toml::parse_error& error) {
+    throw UsageError(
+        fmt::format("{}: {}", located(file, error.source()), std::string(error.description())));
+  }
+  for (const auto& [name, node] : root) {
+    const toml::table* table = node.as_table();
+    if (table == nullptr)
+      throw UsageError(fmt::format("{}: unknown key {}", located(file, node.source()), name.str()));
+    if (name.str() != "storage" && name.str() != "containers" && name.str() != "userns")
+      throw UsageError(
+          fmt::format("{}: unknown table [{}]", located(file, node.source()), name.str()));
+    apply_table(file, name.str(), *table, settings);
+  }
+}
+
+std::filesystem::path choose_runtime_root() {
+  std::string why;
+  if (const char* runtime = std::getenv("XDG_RUNTIME_DIR"); runtime != nullptr && *runtime) {
+    if (owned_private_directory(runtime, why)) return std::filesystem::path(runtime) / "roost";
+    spdlog::warn("XDG_RUNTIME_DIR is not used: {}; using a private directory under /tmp instead",
+                 why);
+  }
+  auto fallback = std::filesystem::path(fmt::format("/tmp/roost-runtime-{}", ::getuid()));
+  if (::mkdir(fallback.c_str(), 0700) < 0 && errno != EEXIST)
+    throw_errno(fmt::format("create runtime directory {}", fallback.string()));
+  if (!owned_private_directory(fallback, why))
+    throw Error(
+        fmt::format("no runtime directory: {}; set XDG_RUNTIME_DIR to a directory you own", why));
+  return fallback;
+}
+
+Context make_context(const ParsedCommand& globals) {
+  Context context;
+  Settings& settings = context.settings;
+  settings.data_root = xdg_dir("XDG_DATA_HOME", ".local/share") / "roost";
+  apply_config_file("/etc/roost/config.toml", settings);
+  if (globals.has("config")) {
+    std::filesystem::path file = globals.value("config");
+    if (::access(file.c_str(), R_OK) != 0)
+      throw UsageError(
+          fmt::format("--config {}: cannot read it: {}", file.string(), std::strerror(errno)));
+    apply_config_file(file, settings);
+  } else {
+    apply_config_file(xdg_dir("XDG_CONFIG_HOME", ".config") / "roost/config.toml", settings);
+  }
+  if (globals.has("root")) settings.data_root = globals.value("root");
+  if (globals.has("runroot")) settings.runtime_root = globals.value("runroot");
+  if (globals.has("storage-driver")) settings.storage_driver = globals.value("storage-driver");
+  check_choice("storage driver", settings.storage_driver, {"auto", "overlay", "fuse-overlayfs"});
+  check_choice("userns mode", settings.userns, {"auto", "single", "keep-id", "host"});
+  if (settings.runtime_root.empty()) settings.runtime_root = choose_runtime_root();
+  settings.data_root = std::filesystem::absolute(settings.data_root);
+  settings.runtime_root = std::filesystem::absolute(settings.runtime_root);
+  return context;
+}
+
+}  // namespace roost::cli

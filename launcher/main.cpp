@@ -1,0 +1,43 @@
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+#include "common/log.hpp"
+#include "launcher/context.hpp"
+#include "launcher/parse.hpp"
+
+namespace {
+
+constexpr int kRoostFailed = 125;
+
+int dispatch(const std::vector<std::string>& args) {
+  using namespace roost::cli;
+  Invocation invocation = parse_arguments(args);
+  roost::log::setup(roost::log::parse_level(invocation.globals.value("log-level", "warn")));
+  if (invocation.help) {
+    std::fputs(render_help(invocation.command.spec).c_str(), stdout);
+    return 0;
+  }
+  Context context = make_context(invocation.globals);
+  return invocation.command.spec->handler(invocation.command, context);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  try {
+    return dispatch(args);
+  } catch (const roost::Error& error) {
+    if (spdlog::default_logger_raw()->should_log(spdlog::level::debug))
+      std::fprintf(stderr, "Error: %s\n", error.chain().c_str());
+    else
+      std::fprintf(stderr, "Error: %s\n", error.what());
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "Error: %s\n", error.what());
+  }
+  return kRoostFailed;
+}

@@ -1,0 +1,124 @@
+#include "launcher/options.hpp"
+
+#include "launcher/commands.hpp"
+
+namespace roost::cli {
+
+namespace {
+
+using K = ValueKind;
+
+const std::vector<std::string_view> kStorageDrivers = {"auto", "overlay", "fuse-overlayfs"};
+const std::vector<std::string_view> kUsernsModes = {"auto", "single", "keep-id", "host"};
+const std::vector<std::string_view> kNetworkModes = {"host", "none"};
+const std::vector<std::string_view> kCgroupsModes = {"enabled", "disabled"};
+
+std::vector<OptionSpec> run_options() {
+  return {
+      {"name", 0, K::Text, "NAME", "Name the container"},
+      {"rm", 0, K::None, "", "Remove the container when it exits"},
+      {"interactive", 'i', K::None, "", "Keep standard input open and pass it to the container"},
+      {"tty", 't', K::None, "", "Give the container a terminal"},
+      {"env",
+       'e',
+       K::KeyValue,
+       "KEY=VALUE",
+       "Set an environment variable (KEY alone copies it)",
+       {},
+       true},
+      {"env-file", 0, K::Path, "FILE", "Read KEY=VALUE lines from a file", {}, true},
+      {"workdir", 'w', K::Text, "DIR", "Working directory inside the container"},
+      {"user", 'u', K::Text, "USER[:GROUP]", "Run as this user (name or id) inside"},
+      {"entrypoint", 0, K::Text, "CMD", "Replace the image's entrypoint (\"\" clears it)"},
+      {"hostname", 0, K::Text, "NAME", "Host name inside the container"},
+      {"volume", 'v', K::Text, "SRC:DST[:ro]", "Bind-mount a host path", {}, true},
+      {"tmpfs", 0, K::Text, "DST[:OPTIONS]", "Mount a tmpfs", {}, true},
+      {"read-only", 0, K::None, "", "Mount the root filesystem read-only"},
+      {"network", 0, K::Choice, "MODE", "Network: host (share the host's) or none", kNetworkModes},
+      {"memory", 'm', K::Size, "SIZE", "Memory limit (k, m, g)"},
+      {"memory-swap", 0, K::Size, "SIZE", "Memory plus swap limit"},
+      {"cpus", 0, K::Number, "N", "CPU limit in CPUs (0.5 is half of one)"},
+      {"cpu-weight", 0, K::Number, "N", "CPU weight, 1 to 10000"},
+      {"pids-limit", 0, K::Number, "N", "Most processes the container may have"},
+      {"io-weight", 0, K::Number, "N", "IO weight, 1 to 10000"},
+      {"cgroups", 0, K::Choice, "MODE", "Put the container in a cgroup (enabled) or not",
+       kCgroupsModes},
+      {"userns", 0, K::Choice, "MODE", "User namespace: auto, single, keep-id, host", kUsernsModes},
+      {"init", 0, K::None, "", "Run a small init as PID 1 that reaps and forwards signals"},
+  };
+}
+
+}  // namespace
+
+const std::vector<OptionSpec>& global_options() {
+  static const std::vector<OptionSpec> options = {
+      {"log-level", 0, K::Choice, "LEVEL", "Log level", {"debug", "info", "warn", "error"}},
+      {"config", 0, K::Path, "FILE", "Configuration file instead of the user's"},
+      {"root", 0, K::Directory, "DIR", "Storage root (images, layers, containers)"},
+      {"runroot", 0, K::Directory, "DIR", "Runtime state directory"},
+      {"storage-driver", 0, K::Choice, "DRIVER", "How to mount image layers", kStorageDrivers},
+      {"help", 'h', K::None, "", "Show help"},
+  };
+  return options;
+}
+
+const std::vector<CommandSpec>& command_table() {
+  static const std::vector<CommandSpec> commands = {
+      {"run",
+       "Run a command in a new container",
+       run_options(),
+       {{"IMAGE", K::Image}, {"COMMAND", K::Text, false, true}},
+       cmd_run,
+       true},
+      {"load",
+       "Load images from a docker-archive or oci-archive file",
+       {{"input", 'i', K::Path, "FILE", "Archive to read"},
+        {"quiet", 'q', K::None, "", "Print only the image names"}},
+       {},
+       cmd_load},
+      {"import",
+       "Make an image from a root filesystem tarball",
+       {},
+       {{"FILE", K::Path}, {"NAME", K::Text}},
+       cmd_import},
+      {"images",
+       "List images",
+       {{"quiet", 'q', K::None, "", "Print only image ids"},
+        {"format", 0, K::Choice, "FORMAT", "Output format", {"table", "json"}}},
+       {},
+       cmd_images},
+      {"image inspect",
+       "Show an image's record as JSON",
+       {},
+       {{"IMAGE", K::Image, true, true}},
+       cmd_image_inspect},
+      {"rmi", "Remove images", {}, {{"IMAGE", K::Image, true, true}}, cmd_rmi},
+      {"tag", "Give an image another name", {}, {{"IMAGE", K::Image}, {"NAME", K::Text}}, cmd_tag},
+      {"rm",
+       "Remove containers",
+       {{"force", 'f', K::None, "", "Do not fail when a container does not exist"}},
+       {{"CONTAINER", K::Container, true, true}},
+       cmd_rm},
+      {"ps",
+       "List containers",
+       {{"all", 'a', K::None, "", "Also show containers that are not running"}},
+       {},
+       cmd_ps},
+      {"version", "Show roost's version", {}, {}, cmd_version},
+  };
+  return commands;
+}
+
+std::string ParsedCommand::value(std::string_view option, std::string fallback) const {
+  auto it = values.find(option);
+  if (it == values.end() || it->second.empty()) return fallback;
+  return it->second.back();
+}
+
+const std::vector<std::string>& ParsedCommand::all(std::string_view option) const {
+  static const std::vector<std::string> none;
+  auto it = values.find(option);
+  return it == values.end() ? none : it->second;
+}
+
+}  // namespace roost::cli

@@ -1,0 +1,72 @@
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace roost::cli {
+
+// What a value is; drives parsing checks, --help, completions and man pages.
+enum class ValueKind {
+  None,  // a flag without value
+  Text,
+  Number,
+  Size,  // 64m, 1g
+  Path,  // any file
+  Directory,
+  Signal,
+  Image,      // an image reference
+  Container,  // a container name or id
+  Choice,     // one of `choices`
+  KeyValue,   // KEY=VALUE
+  Duration,
+};
+
+struct OptionSpec {
+  std::string_view long_name;  // without dashes
+  char short_name = 0;
+  ValueKind kind = ValueKind::None;
+  std::string_view value_name;  // shown in help: SIZE, FILE
+  std::string_view help;
+  std::vector<std::string_view> choices = {};
+  bool repeatable = false;
+};
+
+struct PositionalSpec {
+  std::string_view name;  // IMAGE, COMMAND
+  ValueKind kind = ValueKind::Text;
+  bool required = true;
+  bool variadic = false;  // takes every remaining argument
+};
+
+struct ParsedCommand;
+struct Context;
+using Handler = int (*)(const ParsedCommand&, Context&);
+
+struct CommandSpec {
+  std::string_view name;  // "run", "image inspect"
+  std::string_view summary;
+  std::vector<OptionSpec> options;
+  std::vector<PositionalSpec> positionals;
+  Handler handler = nullptr;
+  // Options stop at the first positional (run IMAGE CMD --flag passes --flag on).
+  bool options_end_at_positional = false;
+};
+
+const std::vector<OptionSpec>& global_options();
+const std::vector<CommandSpec>& command_table();
+
+struct ParsedCommand {
+  const CommandSpec* spec = nullptr;
+  std::map<std::string, std::vector<std::string>, std::less<>> values;
+  std::vector<std::string> positionals;
+
+  bool has(std::string_view option) const { return values.find(option) != values.end(); }
+  // The last value given, or `fallback`.
+  std::string value(std::string_view option, std::string fallback = {}) const;
+  const std::vector<std::string>& all(std::string_view option) const;
+};
+
+}  // namespace roost::cli

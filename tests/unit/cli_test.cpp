@@ -1,0 +1,113 @@
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "common/error.hpp"
+#include "launcher/context.hpp"
+#include "launcher/parse.hpp"
+
+using roost::UsageError;
+using roost::cli::parse_arguments;
+
+namespace {
+
+std::string usage_error_of(const std::vector<std::string>& args) {
+  try {
+    parse_arguments(args);
+  } catch (const UsageError& error) {
+    return error.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(Parse, RunStopsOptionsAtTheImage) {
+  auto invocation =
+      parse_arguments({"run", "--rm", "-it", "-e", "A=1", "-eB=2", "img", "ls", "-l"});
+  const auto& command = invocation.command;
+  EXPECT_EQ(command.spec->name, "run");
+  EXPECT_TRUE(command.has("rm"));
+  EXPECT_TRUE(command.has("interactive"));
+  EXPECT_TRUE(command.has("tty"));
+  EXPECT_EQ(command.all("env"), (std::vector<std::string>{"A=1", "B=2"}));
+  EXPECT_EQ(command.positionals, (std::vector<std::string>{"img", "ls", "-l"}));
+}
+
+TEST(Parse, LongOptionWithEqualsAndGlobalsAfterCommand) {
+  auto invocation = parse_arguments({"run", "--name=web", "--log-level", "debug", "img"});
+  EXPECT_EQ(invocation.command.value("name"), "web");
+  EXPECT_EQ(invocation.globals.value("log-level"), "debug");
+}
+
+TEST(Parse, TwoWordCommand) {
+  auto invocation = parse_arguments({"image", "inspect", "busybox"});
+  EXPECT_EQ(invocation.command.spec->name, "image inspect");
+}
+
+TEST(Parse, TypoInCommandSuggestsTheNearest) {
+  EXPECT_EQ(usage_error_of({"rnu", "img"}), "unknown command 'rnu'; did you mean 'run'?");
+}
+
+TEST(Parse, TypoInOptionSuggestsTheNearest) {
+  EXPECT_EQ(usage_error_of({"run", "--nmae", "x", "img"}),
+            "roost run: unknown option --nmae; did you mean --name?");
+}
+
+TEST(Parse, MissingImageIsNamed) {
+  EXPECT_EQ(usage_error_of({"run", "--rm"}), "roost run: missing IMAGE; see 'roost run --help'");
+}
+
+TEST(Parse, ChoiceIsChecked) {
+  EXPECT_EQ(usage_error_of({"--storage-driver", "zfs", "images"}),
+            "roost: --storage-driver zfs: not a valid value; use one of auto, overlay, "
+            "fuse-overlayfs");
+}
+
+TEST(Parse, NumberIsChecked) {
+  EXPECT_EQ(usage_error_of({"run", "--cpus", "half", "img"}),
+            "roost run: --cpus half: not a number");
+}
+
+TEST(Parse, FlagWithoutValueRefusesOne) {
+  EXPECT_EQ(usage_error_of({"run", "--rm=yes", "img"}), "roost run: --rm takes no value");
+}
+
+TEST(Parse, HelpAnywhere) {
+  EXPECT_TRUE(parse_arguments({"run", "--help"}).help);
+  EXPECT_TRUE(parse_arguments({}).help);
+  auto text = roost::cli::render_help(parse_arguments({"run", "--help"}).command.spec);
+  EXPECT_NE(text.find("--memory SIZE"), std::string::npos);
+}
+
+TEST(Config, ErrorNamesFileLineAndColumn) {
+  auto file = std::filesystem::temp_directory_path() / "roost-config-test.toml";
+  std::ofstream(file) << "[storage]\ndriver = \"overlay\"\nbogus = 1\n";
+  roost::cli::Settings settings;
+  try {
+    roost::cli::apply_config_file(file, settings);
+    FAIL() << "unknown key accepted";
+  } catch (const UsageError& error) {
+    EXPECT_EQ(std::string(error.what()), file.string() + ":3:9: unknown key storage.bogus");
+  }
+  std::ofstream(file) << "[storage]\ndriver = \n";
+  try {
+    roost::cli::apply_config_file(file, settings);
+    FAIL() << "syntax error accepted";
+  } catch (const UsageError& error) {
+    EXPECT_EQ(std::string(error.what()).rfind(file.string() + ":2:", 0), 0u) << error.what();
+  }
+  std::filesystem::remove(file);
+}
+
+TEST(Config, ValuesApply) {
+  auto file = std::filesystem::temp_directory_path() / "roost-config-values.toml";
+  std::ofstream(file) << "[storage]\ndriver = \"fuse-overlayfs\"\nroot = \"/x\"\n";
+  roost::cli::Settings settings;
+  roost::cli::apply_config_file(file, settings);
+  EXPECT_EQ(settings.storage_driver, "fuse-overlayfs");
+  EXPECT_EQ(settings.data_root, "/x");
+  std::filesystem::remove(file);
+}

@@ -1,0 +1,1 @@
+#include "userns/idmap.hpp"

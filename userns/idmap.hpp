@@ -1,0 +1,45 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "userns/subid.hpp"
+
+namespace roost::userns {
+
+struct IdMapEntry {
+  uint32_t inside = 0;
+  uint32_t outside = 0;
+  uint32_t count = 0;
+};
+using IdMap = std::vector<IdMapEntry>;
+
+enum class MapMode {
+  Full,    // inside 0 is the caller, 1..N the subordinate ranges in turn
+  Single,  // inside 0 is the caller, nothing else
+  KeepId,  // the caller keeps its own id inside; 0.. and above come from the ranges
+  Host,    // caller is root: the whole id space maps onto itself
+};
+
+// Plans one map (uid or gid) for `caller` with the given subordinate ranges. The
+// caller's own id is never mapped twice: a range holding it is split. Entries are
+// sorted by inside id, never overlap inside or outside, and each entry lies within
+// one range (what newuidmap checks). Throws Error when the mode needs ranges and
+// there are none.
+IdMap plan_map(MapMode mode, uint32_t caller, std::span<const SubidRange> ranges);
+
+// How many ids the map covers inside (highest mapped inside id + 1).
+uint64_t inside_span(const IdMap& map);
+
+// The outside id of `inside`, if mapped.
+std::optional<uint32_t> to_outside(const IdMap& map, uint32_t inside);
+
+// "0 1000 1 1 100000 65536" as newuidmap's arguments and uid_map's lines take it.
+std::string format_for_proc(const IdMap& map);
+
+}  // namespace roost::userns

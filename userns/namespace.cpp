@@ -1,0 +1,1 @@
+#include "userns/namespace.hpp"

@@ -1,0 +1,1 @@
+#include "userns/subid.hpp"
