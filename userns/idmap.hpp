@@ -39,7 +39,8 @@ uint64_t inside_span(const IdMap& map);
 // The outside id of `inside`, if mapped.
 std::optional<uint32_t> to_outside(const IdMap& map, uint32_t inside);
 
-// "0 1000 1 1 100000 65536" as newuidmap's arguments and uid_map's lines take it.
+// One "INSIDE OUTSIDE COUNT" line per entry ("0 1000 1\n1 100000 65536\n"), as
+// /proc/PID/uid_map takes it in a single write.
 std::string format_for_proc(const IdMap& map);
 
 }  // namespace roost::userns
