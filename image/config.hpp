@@ -19,6 +19,7 @@ struct ImageConfig {
   std::string user;
   std::string stop_signal;
   std::vector<std::string> diff_ids;  // "sha256:...", bottom layer first
+  std::string created;                // RFC 3339 as written; empty when absent
 };
 
 // Throws Error naming `origin` (a file or digest) when the JSON is malformed.

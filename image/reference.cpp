@@ -1,1 +1,233 @@
 #include "image/reference.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <regex>
+
+#include "common/error.hpp"
+
+namespace roost::image {
+
+namespace {
+
+constexpr size_t kMaxNameLength = 255;
+
+// The grammar of names, tags and digests follows the Docker distribution reference;
+// OCI ref names follow the image layout's org.opencontainers.image.ref.name rule.
+const std::regex& path_component_pattern() {
+  static const std::regex pattern("[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*");
+  return pattern;
+}
+
+const std::regex& domain_pattern() {
+  static const std::regex pattern(
+      "(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])"
+      "(?:\\.(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9]))*(?::[0-9]+)?");
+  return pattern;
+}
+
+const std::regex& tag_pattern() {
+  static const std::regex pattern("[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}");
+  return pattern;
+}
+
+const std::regex& digest_pattern() {
+  static const std::regex pattern("sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}");
+  return pattern;
+}
+
+const std::regex& oci_ref_name_pattern() {
+  static const std::regex pattern("[A-Za-z0-9]+(?:(?:[-._:@/+]|--)[A-Za-z0-9]+)*");
+  return pattern;
+}
+
+[[noreturn]] void reject(std::string_view text, std::string_view problem) {
+  throw UsageError(fmt::format("invalid image reference \"{}\": {}", text, problem));
+}
+
+bool is_registry_component(std::string_view component) {
+  return component.find_first_of(".:") != std::string_view::npos || component == "localhost";
+}
+
+std::string_view first_component(std::string_view name) {
+  return name.substr(0, name.find('/'));
+}
+
+bool has_registry(std::string_view name) {
+  return name.find('/') != std::string_view::npos && is_registry_component(first_component(name));
+}
+
+void check_path_component(std::string_view text, const std::string& component) {
+  if (component.empty()) reject(text, "the name has an empty path component");
+  if (std::regex_match(component, path_component_pattern())) return;
+  if (std::any_of(component.begin(), component.end(), [](char c) { return c >= 'A' && c <= 'Z'; }))
+    reject(text, "repository names must be lowercase");
+  reject(text, fmt::format("\"{}\" is not a valid name component; use lowercase letters and "
+                           "digits, separated by '.', '_', '__' or '-'",
+                           component));
+}
+
+void check_name(std::string_view text, std::string_view name) {
+  if (name.empty()) reject(text, "no image name");
+  if (name.size() > kMaxNameLength)
+    reject(text, fmt::format("the name is longer than {} characters", kMaxNameLength));
+  std::string_view path = name;
+  if (has_registry(name)) {
+    std::string domain(first_component(name));
+    if (!std::regex_match(domain, domain_pattern()))
+      reject(text, fmt::format("\"{}\" is not a valid registry host[:port]", domain));
+    path = name.substr(domain.size() + 1);
+  }
+  size_t start = 0;
+  for (;;) {
+    size_t slash = path.find('/', start);
+    check_path_component(text, std::string(path.substr(start, slash - start)));
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+}
+
+void check_tag(std::string_view text, const std::string& tag) {
+  if (std::regex_match(tag, tag_pattern())) return;
+  reject(text, fmt::format("\"{}\" is not a valid tag; a tag has 1 to 128 letters, digits, '_', "
+                           "'.' or '-' and does not start with '.' or '-'",
+                           tag));
+}
+
+void check_digest(std::string_view text, const std::string& digest) {
+  if (std::regex_match(digest, digest_pattern())) return;
+  reject(text, fmt::format("\"{}\" is not a valid digest; expected sha256: and 64 lowercase hex "
+                           "digits",
+                           digest));
+}
+
+// Splits NAME[:TAG][@DIGEST]; a colon before the last '/' belongs to a registry port.
+void parse_name_into(Reference& reference, std::string_view text, std::string_view whole,
+                     bool digest_allowed) {
+  std::string_view rest = text;
+  if (size_t at = rest.find('@'); at != std::string_view::npos) {
+    if (!digest_allowed) reject(whole, "a digest is not allowed here");
+    reference.digest = std::string(rest.substr(at + 1));
+    check_digest(whole, reference.digest);
+    rest = rest.substr(0, at);
+  }
+  size_t colon = rest.rfind(':');
+  size_t slash = rest.rfind('/');
+  if (colon != std::string_view::npos && (slash == std::string_view::npos || colon > slash)) {
+    reference.tag = std::string(rest.substr(colon + 1));
+    check_tag(whole, reference.tag);
+    rest = rest.substr(0, colon);
+  }
+  check_name(whole, rest);
+  reference.name = std::string(rest);
+}
+
+struct TransportPrefix {
+  std::string_view prefix;
+  Transport transport;
+};
+
+constexpr std::array kTransports = {
+    TransportPrefix{"docker://", Transport::Docker},
+    TransportPrefix{"docker-archive:", Transport::DockerArchive},
+    TransportPrefix{"oci-archive:", Transport::OciArchive},
+    TransportPrefix{"oci:", Transport::OciDir},
+};
+
+constexpr std::array<std::string_view, 6> kUnsupportedTransports = {
+    "dir:", "containers-storage:", "docker-daemon:", "ostree:", "sif:", "tarball:"};
+
+// PATH[:REST]: the path ends at the first colon, as in skopeo.
+std::pair<std::string, std::string> split_path(std::string_view text, std::string_view body) {
+  size_t colon = body.find(':');
+  std::string path(body.substr(0, colon));
+  if (path.empty()) reject(text, "no file or directory path after the transport");
+  if (colon == std::string_view::npos) return {path, ""};
+  std::string rest(body.substr(colon + 1));
+  if (rest.empty()) reject(text, "nothing after the ':' that follows the path");
+  return {path, rest};
+}
+
+Reference parse_docker_archive(std::string_view text, std::string_view body) {
+  Reference reference;
+  reference.transport = Transport::DockerArchive;
+  auto [path, name] = split_path(text, body);
+  reference.path = path;
+  if (!name.empty()) parse_name_into(reference, name, text, false);
+  return reference;
+}
+
+Reference parse_oci(std::string_view text, std::string_view body, Transport transport) {
+  Reference reference;
+  reference.transport = transport;
+  auto [path, ref_name] = split_path(text, body);
+  reference.path = path;
+  if (!ref_name.empty() && !std::regex_match(ref_name, oci_ref_name_pattern()))
+    reject(text, fmt::format("\"{}\" is not a valid OCI reference name; use letters and digits "
+                             "separated by one of - . _ : @ / +",
+                             ref_name));
+  reference.tag = ref_name;
+  return reference;
+}
+
+Reference parse_with_transport(std::string_view text, Transport transport, std::string_view body) {
+  switch (transport) {
+    case Transport::DockerArchive:
+      return parse_docker_archive(text, body);
+    case Transport::OciArchive:
+    case Transport::OciDir:
+      return parse_oci(text, body, transport);
+    default: {
+      Reference reference;
+      reference.transport = transport;
+      parse_name_into(reference, body, text, true);
+      return reference;
+    }
+  }
+}
+
+std::string docker_hub_repository(const std::string& name) {
+  if (!has_registry(name)) {
+    bool single = name.find('/') == std::string::npos;
+    return single ? "docker.io/library/" + name : "docker.io/" + name;
+  }
+  std::string_view registry = first_component(name);
+  std::string path = name.substr(registry.size() + 1);
+  if (registry != "docker.io" && registry != "index.docker.io") return name;
+  if (path.find('/') == std::string::npos) path = "library/" + path;
+  return "docker.io/" + path;
+}
+
+}  // namespace
+
+std::string Reference::canonical_name() const {
+  if (name.empty()) return "";
+  std::string repository;
+  if (transport == Transport::Docker ||
+      (has_registry(name) && first_component(name) == "docker.io"))
+    repository = docker_hub_repository(name);
+  else
+    repository = has_registry(name) ? name : "localhost/" + name;
+  if (!tag.empty()) return repository + ":" + tag;
+  if (!digest.empty()) return repository + "@" + digest;
+  return repository + ":latest";
+}
+
+Reference parse_reference(std::string_view text) {
+  if (text.empty()) reject(text, "it is empty");
+  for (const auto& [prefix, transport] : kTransports) {
+    if (text.starts_with(prefix))
+      return parse_with_transport(text, transport, text.substr(prefix.size()));
+  }
+  for (std::string_view unsupported : kUnsupportedTransports) {
+    if (text.starts_with(unsupported))
+      reject(text, fmt::format("the transport {} is not supported; use docker://, "
+                               "docker-archive:, oci-archive:, oci: or a name",
+                               unsupported));
+  }
+  return parse_with_transport(text, Transport::Store, text);
+}
+
+}  // namespace roost::image

@@ -1,0 +1,56 @@
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/fd.hpp"
+#include "image/archive.hpp"
+#include "image/reference.hpp"
+
+namespace roost::image {
+
+// A directory holding an image layout (an extracted archive or an OCI layout). Files
+// are opened with every symlink resolved inside the directory, and their digests are
+// taken from what extraction already computed or hashed once and remembered.
+class LayoutDir {
+ public:
+  // `label` names the layout in messages: the archive or directory the user gave.
+  LayoutDir(const std::filesystem::path& directory, std::string label, FileDigests known = {});
+
+  bool contains(std::string_view relative) const;
+  UniqueFd open(std::string_view relative) const;
+  std::string read(std::string_view relative) const;
+  std::string digest_of(int fd, std::string_view relative) const;
+  // "PATH in LABEL", for messages.
+  std::string describe(std::string_view relative) const;
+  const std::string& label() const { return label_; }
+
+ private:
+  std::string label_;
+  UniqueFd root_;
+  mutable FileDigests digests_;
+};
+
+struct LayerSource {
+  std::string path;    // inside the layout
+  std::string digest;  // of the blob as stored; empty when the layout gives none
+};
+
+// One image of a layout, as files still to be verified.
+struct ImageSource {
+  std::string config_path;
+  std::string config_digest;  // empty when the layout gives none
+  std::vector<LayerSource> layers;
+  std::vector<std::string> names;  // canonical NAME:TAG
+};
+
+// The images of a docker-archive (manifest.json), all of them or the one `source` names.
+std::vector<ImageSource> docker_archive_images(const LayoutDir& layout, const Reference& source);
+
+// The image of an OCI layout (index.json) that `source`'s tag selects; nested indexes
+// resolve to the manifest for the host's platform, or the first one.
+std::vector<ImageSource> oci_layout_images(const LayoutDir& layout, const Reference& source);
+
+}  // namespace roost::image
