@@ -174,8 +174,11 @@ void extract_entry(ArchiveReader& reader, archive_entry* entry, int root_fd, Fil
       return;
     case AE_IFREG:
       return extract_file(reader, root_fd, path, digests);
-    case AE_IFLNK:
-      return extract_symlink(root_fd, path, archive_entry_symlink(entry), reader.name());
+    case AE_IFLNK: {
+      const char* target = archive_entry_symlink(entry);
+      if (target == nullptr) refuse_entry(reader.name(), name, "a symlink without a target");
+      return extract_symlink(root_fd, path, target, reader.name());
+    }
     default:
       spdlog::debug("archive {}: skipping {}, which is not a file, directory or link",
                     reader.name(), name);

@@ -21,8 +21,10 @@ struct Reference {
   std::string tag;   // empty when none was written
   std::string digest;
 
-  // NAME:TAG as the store keeps it: a name without a registry part gets "localhost/";
-  // a missing tag becomes "latest".
+  // NAME:TAG as the store keeps it: a name without a registry part gets "localhost/"
+  // (docker:// names, and docker.io ones, get Docker Hub's docker.io/library/ form); a
+  // missing tag becomes "latest", or NAME@DIGEST when only a digest was written. Empty
+  // when no name was written (oci: and oci-archive: keep their ref name in `tag`).
   std::string canonical_name() const;
 };
 

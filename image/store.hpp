@@ -22,9 +22,11 @@ struct ImageRecord {
 
 // The content-addressed image store under `root` ($XDG_DATA_HOME/roost):
 //   layers/HEX/       one unpacked layer per diff id, shared by images and containers
+//   layers/HEX.json   its size and the compressed blob digests seen to unpack to it
 //   images/HEX.json   one record per image, named by its config digest
 //   blobs/sha256/HEX  image configs (verified)
-//   tmp/              work areas, renamed into place when complete
+//   tmp/              work areas, renamed into place when complete; locked while in use,
+//                     and swept by the next load when their process died
 //   store.lock        flock held while records change
 // Methods that unpack or delete layers must run as root of the caller's user
 // namespace, so that file owners land on the mapped ids.
@@ -39,15 +41,17 @@ class Store {
   // A plain rootfs tarball as a one-layer image named `name` (canonicalised).
   ImageRecord import_rootfs(const std::filesystem::path& tarball, const std::string& name);
 
-  // By canonical name, by short name (busybox:1 finds localhost/busybox:1 or
-  // docker.io/library/busybox:1), by full id or unique id prefix. Throws Error on an
-  // ambiguous prefix.
+  // By canonical name, by short name (busybox:1 finds localhost/busybox:1 or else the
+  // one image named REGISTRY/busybox:1 or docker.io/library/busybox:1), by full id,
+  // sha256:ID or unique id prefix; NAME alone means NAME:latest. Throws Error on an
+  // ambiguous short name or id prefix, UsageError on a malformed name.
   std::optional<ImageRecord> find(const std::string& name_or_id) const;
   std::vector<ImageRecord> list() const;
 
   void tag(const std::string& name_or_id, const std::string& new_name);
-  // Removes a name; the image (and layers no other image uses) goes with its last name
-  // or with `by_id`. Returns what was untagged/deleted, one line each.
+  // Removes a name; the image (and layers no other image uses) goes with its last name,
+  // or at once when given by id. Returns "Untagged: NAME" and "Deleted: ID" lines.
+  // Throws Error "image X not known; see 'roost images'" for an unknown image.
   std::vector<std::string> remove(const std::string& name_or_id);
 
   std::filesystem::path layer_path(const std::string& diff_id) const;
