@@ -337,6 +337,12 @@ std::vector<ImageSource> docker_archive_images(const LayoutDir& layout, const Re
   return images;
 }
 
+bool oci_layout_lists_images(const LayoutDir& layout) {
+  const std::string origin = layout.describe("index.json");
+  json index = parse_json(layout.read("index.json"), origin);
+  return index.is_object() && !array_at(index, "manifests", origin).empty();
+}
+
 std::vector<ImageSource> oci_layout_images(const LayoutDir& layout, const Reference& source) {
   const std::string origin = layout.describe("index.json");
   json index = parse_json(layout.read("index.json"), origin);

@@ -49,6 +49,9 @@ struct ImageSource {
 // The images of a docker-archive (manifest.json), all of them or the one `source` names.
 std::vector<ImageSource> docker_archive_images(const LayoutDir& layout, const Reference& source);
 
+// Whether the layout's index.json lists any manifest.
+bool oci_layout_lists_images(const LayoutDir& layout);
+
 // The image of an OCI layout (index.json) that `source`'s tag selects; nested indexes
 // resolve to the manifest for the host's platform, or the first one.
 std::vector<ImageSource> oci_layout_images(const LayoutDir& layout, const Reference& source);

@@ -586,7 +586,10 @@ std::vector<ImageSource> images_of(const LayoutDir& layout, const Reference& sou
   bool selects = !source.name.empty() || !source.tag.empty();
   if (source.transport == Transport::DockerArchive && docker)
     return docker_archive_images(layout, source);
-  if (source.transport != Transport::DockerArchive && oci) return oci_layout_images(layout, source);
+  // Docker 25 writes an index.json listing nothing beside its manifest.json.
+  if (source.transport != Transport::DockerArchive && oci &&
+      (!docker || oci_layout_lists_images(layout)))
+    return oci_layout_images(layout, source);
   if (docker && !selects) {
     spdlog::debug("{} is a docker archive; loading it as one", layout.label());
     return docker_archive_images(layout, source);
