@@ -73,7 +73,7 @@ std::set<std::string> RoostTest::layer_dirs() const {
   std::error_code error;
   for (fs::directory_iterator it(roost_->root() / "layers", error), end; !error && it != end;
        it.increment(error))
-    names.insert(it->path().filename().string());
+    if (it->is_directory(error)) names.insert(it->path().filename().string());
   return names;
 }
 
@@ -101,6 +101,19 @@ std::vector<std::string> lines_of(const std::string& text) {
     lines.push_back(line);
   }
   return lines;
+}
+
+std::string root_filesystem_type(const std::string& mountinfo) {
+  std::string type;
+  for (const auto& line : lines_of(mountinfo)) {
+    std::istringstream fields(line);
+    std::string id, parent, device, root, mount_point;
+    fields >> id >> parent >> device >> root >> mount_point;
+    auto dash = line.find(" - ");
+    if (mount_point == "/" && dash != std::string::npos)
+      type = line.substr(dash + 3, line.find(' ', dash + 3) - dash - 3);
+  }
+  return type;
 }
 
 }  // namespace rootless

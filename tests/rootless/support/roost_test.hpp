@@ -41,7 +41,8 @@ class RoostTest : public ::testing::Test {
   Outcome load_file(const std::filesystem::path& archive);
 
   std::vector<std::string> image_ids();
-  // Names of the unpacked layer directories in the store (root/layers/).
+  // Names of the unpacked layer directories in the store (root/layers/HEX/, one per
+  // diff id; the HEX.json beside each is not counted).
   std::set<std::string> layer_dirs() const;
 
  private:
@@ -56,6 +57,9 @@ ImageSpec busybox_plus(const std::vector<std::vector<TarEntry>>& layers,
 
 // Throws (failing the test with the output) unless the command exited 0.
 Outcome require_success(Outcome outcome, const std::string& what);
+
+// The filesystem type of "/" in the text of /proc/self/mountinfo.
+std::string root_filesystem_type(const std::string& mountinfo);
 
 // Lines of `text` without their line ends (a pty adds \r).
 std::vector<std::string> lines_of(const std::string& text);

@@ -1,0 +1,261 @@
+// Images: load and import in every format roost accepts, the store's guarantees
+// (verified digests, layers shared and unpacked once, nothing half-visible, safe under
+// concurrent loads) and refusal of images made for another platform.
+
+#include <signal.h>
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <thread>
+
+#include "tests/rootless/support/roost_test.hpp"
+
+namespace rootless {
+namespace {
+
+namespace fs = std::filesystem;
+
+using Images = RoostTest;
+
+constexpr const char* kHello = "hello from a hand-made layer\n";
+
+ImageSpec hello_image(const std::string& name) {
+  ImageSpec spec = busybox_plus({{TarEntry::file("hello", kHello)}});
+  spec.name = name;
+  return spec;
+}
+
+TEST_F(Images, LoadsDockerArchiveWrittenBySkopeo) {
+  Outcome loaded = load_file(fixtures::busybox_docker_archive());
+  ASSERT_EQ(loaded.exit_code, 0) << loaded.describe();
+  EXPECT_NE(loaded.out.find(fixtures::kBusyboxName), std::string::npos) << loaded.describe();
+  EXPECT_EQ(image_ids().size(), 1u);
+  Outcome echoed = run_in(fixtures::kBusyboxName, {"echo", "hi"});
+  EXPECT_EQ(echoed.exit_code, 0) << echoed.describe();
+  EXPECT_EQ(echoed.out, "hi\n");
+}
+
+TEST_F(Images, LoadsOciArchiveWrittenBySkopeo) {
+  Outcome loaded = load_file(fixtures::busybox_oci_archive());
+  ASSERT_EQ(loaded.exit_code, 0) << loaded.describe();
+  Outcome echoed = run_in(fixtures::kBusyboxName, {"echo", "hi"});
+  EXPECT_EQ(echoed.exit_code, 0) << echoed.describe();
+  EXPECT_EQ(echoed.out, "hi\n");
+}
+
+TEST_F(Images, LoadsLegacyDockerArchive) {
+  load(hello_image("localhost/legacy:1"), DockerLayout::Legacy);
+  Outcome shown = run_in("localhost/legacy:1", {"cat", "/hello"});
+  EXPECT_EQ(shown.exit_code, 0) << shown.describe();
+  EXPECT_EQ(shown.out, kHello);
+}
+
+TEST_F(Images, LoadsDockerArchiveInTheLayoutOfDocker25) {
+  load(hello_image("localhost/docker25:1"), DockerLayout::Docker25);
+  Outcome shown = run_in("localhost/docker25:1", {"cat", "/hello"});
+  EXPECT_EQ(shown.exit_code, 0) << shown.describe();
+  EXPECT_EQ(shown.out, kHello);
+}
+
+TEST_F(Images, RunsFromOciLayoutWithZstdLayers) {
+  std::string image = "oci:" + fixtures::busybox_zstd_layout().string() + ":1";
+  Outcome shown = run_in(image, {"id"});
+  EXPECT_EQ(shown.exit_code, 0) << shown.describe();
+  EXPECT_EQ(shown.out.rfind("uid=0(root) gid=0(root)", 0), 0u) << shown.describe();
+}
+
+TEST_F(Images, RunsFromOciLayoutWithGzipLayers) {
+  std::string image = "oci:" + fixtures::busybox_layout().string() + ":1";
+  Outcome shown = run_in(image, {"id", "-u"});
+  EXPECT_EQ(shown.exit_code, 0) << shown.describe();
+  EXPECT_EQ(shown.out, "0\n");
+}
+
+TEST_F(Images, RunsFromOciLayoutWithUncompressedLayers) {
+  fs::path layout = scratch("plain-layout");
+  write_oci_layout(layout, hello_image("localhost/plain:1"), "7", Compression::None);
+  Outcome shown = run_in("oci:" + layout.string() + ":7", {"cat", "/hello"});
+  EXPECT_EQ(shown.exit_code, 0) << shown.describe();
+  EXPECT_EQ(shown.out, kHello);
+}
+
+TEST_F(Images, RunsFromOciLayoutWithHandMadeZstdLayers) {
+  fs::path layout = scratch("zstd-layout");
+  write_oci_layout(layout, hello_image("localhost/zstd:1"), "1", Compression::Zstd);
+  Outcome shown = run_in("oci:" + layout.string() + ":1", {"cat", "/hello"});
+  EXPECT_EQ(shown.exit_code, 0) << shown.describe();
+  EXPECT_EQ(shown.out, kHello);
+}
+
+TEST_F(Images, ArchiveTransportsWorkWhereAnImageIsNamed) {
+  for (const std::string& image : {"docker-archive:" + fixtures::busybox_docker_archive().string(),
+                                   "oci-archive:" + fixtures::busybox_oci_archive().string()}) {
+    Outcome echoed = run_in(image, {"echo", "hi"});
+    EXPECT_EQ(echoed.exit_code, 0) << image << "\n" << echoed.describe();
+    EXPECT_EQ(echoed.out, "hi\n") << image;
+  }
+}
+
+TEST_F(Images, ImportsPlainRootfsTarball) {
+  fs::path tarball = scratch("rootfs.tar");
+  write_file(tarball, fixtures::busybox_layer());
+  Outcome imported = roost({"import", tarball.string(), "mybase:1"});
+  ASSERT_EQ(imported.exit_code, 0) << imported.describe();
+  for (const char* name : {"mybase:1", "localhost/mybase:1"}) {
+    Outcome echoed = run_in(name, {"echo", "imported"});
+    EXPECT_EQ(echoed.exit_code, 0) << name << "\n" << echoed.describe();
+    EXPECT_EQ(echoed.out, "imported\n") << name;
+  }
+}
+
+TEST_F(Images, RmiRemovesTheImageAndItsLayers) {
+  std::string image = load_busybox();
+  ASSERT_FALSE(layer_dirs().empty()) << "no unpacked layer under " << installation().root();
+  Outcome removed = roost({"rmi", image});
+  ASSERT_EQ(removed.exit_code, 0) << removed.describe();
+  EXPECT_TRUE(image_ids().empty());
+  EXPECT_TRUE(layer_dirs().empty()) << "layers left after the last image went";
+  Outcome gone = run_in(image, {"true"});
+  EXPECT_EQ(gone.exit_code, 125) << gone.describe();
+}
+
+TEST_F(Images, SharedLayerIsUnpackedOnce) {
+  ImageSpec first = hello_image("localhost/first:1");
+  ImageSpec second = busybox_plus({{TarEntry::file("other", "x\n")}});
+  second.name = "localhost/second:1";
+  load(first);
+  load(second);
+  std::set<std::string> expected;
+  for (const auto& id : diff_ids(first)) expected.insert(id);
+  for (const auto& id : diff_ids(second)) expected.insert(id);
+  ASSERT_EQ(expected.size(), 3u);
+  EXPECT_EQ(layer_dirs(), expected);
+  EXPECT_EQ(image_ids().size(), 2u);
+}
+
+TEST_F(Images, LayerNotMatchingItsDiffIdIsRefused) {
+  ImageSpec spec = hello_image("localhost/tampered:1");
+  spec.claimed_diff_ids = diff_ids(spec);
+  spec.layers.back() = make_tar({TarEntry::file("hello", "tampered\n")});
+  fs::path archive = scratch("tampered.tar");
+  write_docker_archive(archive, spec, DockerLayout::Legacy);
+  Outcome loaded = load_file(archive);
+  EXPECT_EQ(loaded.exit_code, 125) << loaded.describe();
+  EXPECT_NE(loaded.err.find(spec.claimed_diff_ids.back()), std::string::npos)
+      << "the error should name the digest that did not match\n"
+      << loaded.describe();
+  EXPECT_TRUE(image_ids().empty());
+}
+
+TEST_F(Images, BlobNotMatchingItsDigestIsRefused) {
+  fs::path layout = scratch("corrupt-layout");
+  ImageSpec spec = hello_image("localhost/corrupt:1");
+  write_oci_layout(layout, spec, "1");
+  std::string hex = diff_ids(spec).back();
+  std::string blob = read_file(layout / "blobs/sha256" / hex);
+  blob[blob.size() / 2] ^= 0x20;
+  write_file(layout / "blobs/sha256" / hex, blob);
+  Outcome ran = run_in("oci:" + layout.string() + ":1", {"cat", "/hello"});
+  EXPECT_EQ(ran.exit_code, 125) << ran.describe();
+  EXPECT_NE(ran.err.find(hex), std::string::npos) << ran.describe();
+  EXPECT_EQ(ran.out, "");
+  EXPECT_TRUE(image_ids().empty());
+}
+
+// A large layer, so that a load can be interrupted part of the way through.
+ImageSpec big_image() {
+  std::string noise(48 << 20, '\0');
+  uint64_t state = 0x9e3779b97f4a7c15ULL;
+  for (char& byte : noise) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    byte = static_cast<char>(state >> 56);
+  }
+  ImageSpec spec = busybox_plus({{TarEntry::file("big", noise)}});
+  spec.name = "localhost/big:1";
+  return spec;
+}
+
+TEST_F(Images, KilledLoadLeavesNothingHalfVisible) {
+  fs::path archive = scratch("big.tar");
+  write_docker_archive(archive, big_image(), DockerLayout::Legacy);
+  for (int delay_ms : {20, 80, 200, 500}) {
+    Background load(installation().spawn({"load", "-i", archive.string()}));
+    std::this_thread::sleep_for(Millis(delay_ms));
+    load.signal(SIGKILL);
+    load.finish(Millis(10000));
+    std::vector<std::string> ids = image_ids();
+    if (ids.empty()) continue;
+    Outcome counted = run_in("localhost/big:1", {"sh", "-c", "wc -c < /big"});
+    EXPECT_EQ(counted.exit_code, 0) << "after a kill at " << delay_ms << " ms\n"
+                                    << counted.describe();
+    EXPECT_EQ(counted.out, std::to_string(48 << 20) + "\n");
+  }
+  require_success(load_file(archive), "load after the interrupted loads");
+  Outcome counted = run_in("localhost/big:1", {"sh", "-c", "wc -c < /big"});
+  EXPECT_EQ(counted.exit_code, 0) << counted.describe();
+  EXPECT_EQ(counted.out, std::to_string(48 << 20) + "\n");
+}
+
+TEST_F(Images, ConcurrentLoadsCorruptNothing) {
+  ImageSpec first = hello_image("localhost/first:1");
+  ImageSpec second = busybox_plus({{TarEntry::file("other", "other\n")}});
+  second.name = "localhost/second:1";
+  write_docker_archive(scratch("first.tar"), first, DockerLayout::Legacy);
+  write_docker_archive(scratch("second.tar"), second, DockerLayout::Docker25);
+  std::vector<std::unique_ptr<Background>> loads;
+  for (int i = 0; i < 6; ++i) {
+    std::string archive = scratch(i % 2 ? "second.tar" : "first.tar").string();
+    loads.push_back(std::make_unique<Background>(installation().spawn({"load", "-i", archive})));
+  }
+  for (auto& load : loads) {
+    Outcome done = load->finish(Millis(120000));
+    EXPECT_EQ(done.exit_code, 0) << done.describe();
+  }
+  EXPECT_EQ(image_ids().size(), 2u);
+  EXPECT_EQ(layer_dirs().size(), 3u);
+  EXPECT_EQ(run_in("localhost/first:1", {"cat", "/hello"}).out, kHello);
+  EXPECT_EQ(run_in("localhost/second:1", {"cat", "/other"}).out, "other\n");
+}
+
+// Refused when loaded, or else when run before anything is unpacked or created;
+// either way the message names the image's platform and the host's.
+class ForeignImage : public RoostTest {
+ protected:
+  void expect_refused(const ImageSpec& spec, const std::string& theirs, const std::string& ours) {
+    fs::path archive = scratch("foreign.tar");
+    write_docker_archive(archive, spec, DockerLayout::Legacy);
+    Outcome loaded = load_file(archive);
+    if (loaded.exit_code == 0) {
+      Outcome ran = run_in(spec.name, {"echo", "ran"});
+      expect_names_both(ran, theirs, ours);
+      EXPECT_EQ(ran.out, "");
+      EXPECT_TRUE(layer_dirs().empty()) << "layers of a foreign image were unpacked";
+      return;
+    }
+    expect_names_both(loaded, theirs, ours);
+    EXPECT_TRUE(image_ids().empty());
+  }
+
+  static void expect_names_both(const Outcome& refused, const std::string& theirs,
+                                const std::string& ours) {
+    EXPECT_EQ(refused.exit_code, 125) << refused.describe();
+    EXPECT_NE(refused.err.find(theirs), std::string::npos) << refused.describe();
+    EXPECT_NE(refused.err.find(ours), std::string::npos) << refused.describe();
+  }
+};
+
+TEST_F(ForeignImage, OtherArchitectureIsRefusedNamingBoth) {
+  ImageSpec spec = hello_image("localhost/foreign:1");
+  spec.architecture = host_architecture() == "arm64" ? "amd64" : "arm64";
+  expect_refused(spec, spec.architecture, host_architecture());
+}
+
+TEST_F(ForeignImage, OtherOsIsRefusedNamingBoth) {
+  ImageSpec spec = hello_image("localhost/windows:1");
+  spec.os = "windows";
+  expect_refused(spec, "windows", "linux");
+}
+
+}  // namespace
+}  // namespace rootless

@@ -1,0 +1,92 @@
+// Standard input and terminals: -i passes a pipe and its end of file, -t gives a pty of
+// the caller's size before the command starts, resizes and Ctrl-C reach the container.
+// The terminal tests open their own pty (CI has no terminal).
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "tests/rootless/support/roost_test.hpp"
+
+namespace rootless {
+namespace {
+
+using Io = RoostTest;
+
+const Millis kTerminalTimeout(60000);
+
+std::string first_nonempty_line(const std::string& text) {
+  for (const auto& line : lines_of(text))
+    if (!line.empty()) return line;
+  return {};
+}
+
+TEST_F(Io, PipedStdinReachesTheContainerAndItsEndEndsIt) {
+  std::string image = load_busybox();
+  Spawn spawn = installation().spawn({"run", "--rm", "-i", image, "cat"});
+  spawn.input = "hi\n";
+  spawn.timeout = Seconds(60);
+  Outcome seen = run(spawn);
+  EXPECT_FALSE(seen.timed_out) << "end of file on stdin did not reach cat";
+  EXPECT_EQ(seen.exit_code, 0) << seen.describe();
+  EXPECT_EQ(seen.out, "hi\n");
+}
+
+TEST_F(Io, WithoutInteractiveStdinIsNotPassed) {
+  std::string image = load_busybox();
+  Spawn spawn = installation().spawn({"run", "--rm", image, "cat"});
+  spawn.input = "hi\n";
+  spawn.timeout = Seconds(60);
+  Outcome seen = run(spawn);
+  EXPECT_FALSE(seen.timed_out);
+  EXPECT_EQ(seen.exit_code, 0) << seen.describe();
+  EXPECT_EQ(seen.out, "");
+}
+
+TEST_F(Io, TerminalHasTheCallersSizeOnItsFirstRead) {
+  std::string image = load_busybox();
+  PtySession terminal(installation().spawn({"run", "--rm", "-t", image, "stty", "size"}), 42, 173);
+  int code = terminal.finish(kTerminalTimeout);
+  EXPECT_EQ(code, 0) << terminal.screen();
+  EXPECT_EQ(first_nonempty_line(terminal.screen()), "42 173") << terminal.screen();
+}
+
+TEST_F(Io, TerminalIsATerminalInside) {
+  std::string image = load_busybox();
+  PtySession terminal(
+      installation().spawn({"run", "--rm", "-t", image, "sh", "-c",
+                            "test -t 0 && test -t 1 && test -t 2 && echo all-terminals"}),
+      24, 80);
+  EXPECT_EQ(terminal.finish(kTerminalTimeout), 0) << terminal.screen();
+  EXPECT_EQ(first_nonempty_line(terminal.screen()), "all-terminals") << terminal.screen();
+}
+
+TEST_F(Io, TerminalResizeReachesTheContainer) {
+  std::string image = load_busybox();
+  PtySession terminal(installation().spawn({"run", "--rm", "-it", image, "sh", "-c",
+                                            "stty size; read line; stty size"}),
+                      42, 173);
+  ASSERT_TRUE(terminal.wait_for_output("42 173", kTerminalTimeout)) << terminal.screen();
+  terminal.resize(50, 100);
+  // SIGWINCH reaches roost asynchronously; the new size must be in place before the
+  // container's second stty runs.
+  std::this_thread::sleep_for(Millis(500));
+  terminal.type("\n");
+  EXPECT_TRUE(terminal.wait_for_output("50 100", kTerminalTimeout)) << terminal.screen();
+  EXPECT_EQ(terminal.finish(kTerminalTimeout), 0) << terminal.screen();
+}
+
+TEST_F(Io, CtrlCReachesTheShell) {
+  std::string image = load_busybox();
+  PtySession terminal(installation().spawn({"run", "--rm", "-it", image, "sh", "-c",
+                                            "trap 'echo got-int; exit 7' INT; echo ready; "
+                                            "while :; do sleep 0.1; done"}),
+                      24, 80);
+  ASSERT_TRUE(terminal.wait_for_output("ready", kTerminalTimeout)) << terminal.screen();
+  terminal.type("\x03");
+  EXPECT_TRUE(terminal.wait_for_output("got-int", kTerminalTimeout)) << terminal.screen();
+  EXPECT_EQ(terminal.finish(kTerminalTimeout), 7) << terminal.screen();
+}
+
+}  // namespace
+}  // namespace rootless
