@@ -68,6 +68,10 @@ std::vector<std::string> RoostTest::image_ids() {
   return ids;
 }
 
+std::filesystem::path RoostTest::roost_root() const {
+  return roost_->root();
+}
+
 std::set<std::string> RoostTest::layer_dirs() const {
   std::set<std::string> names;
   std::error_code error;

@@ -44,6 +44,8 @@ class RoostTest : public ::testing::Test {
   // Names of the unpacked layer directories in the store (root/layers/HEX/, one per
   // diff id; the HEX.json beside each is not counted).
   std::set<std::string> layer_dirs() const;
+  // The store root (--root) of this test's roost.
+  std::filesystem::path roost_root() const;
 
  private:
   std::filesystem::path dir_;

@@ -1,0 +1,212 @@
+#include "launcher/child.hpp"
+
+#include <fcntl.h>
+#include <net/if.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstring>
+#include <sstream>
+
+#include "common/error.hpp"
+#include "common/fd.hpp"
+#include "common/fs.hpp"
+#include "launcher/identity.hpp"
+#include "launcher/mounts.hpp"
+#include "launcher/security.hpp"
+#include "launcher/signals.hpp"
+
+namespace roost::cli {
+
+namespace {
+
+class ExecFailure : public Error {
+ public:
+  ExecFailure(std::string message, int status) : Error(std::move(message)), status_(status) {}
+  int status() const { return status_; }
+
+ private:
+  int status_;
+};
+
+void wait_for_maps(int start_read) {
+  char byte = 0;
+  ssize_t n;
+  do n = ::read(start_read, &byte, 1);
+  while (n < 0 && errno == EINTR);
+  if (n != 1) throw Error("the monitor stopped before the user namespace was ready");
+  ::close(start_read);
+}
+
+void become_namespace_root() {
+  if (::setresgid(0, 0, 0) < 0) throw_errno("become gid 0 in the user namespace");
+  if (::setresuid(0, 0, 0) < 0) throw_errno("become uid 0 in the user namespace");
+}
+
+void set_hostname(const std::string& hostname) {
+  if (::sethostname(hostname.data(), hostname.size()) < 0)
+    throw_errno(fmt::format("set host name {}", hostname));
+}
+
+void bring_up_loopback() {
+  UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!sock) throw_errno("open a socket to bring up lo");
+  struct ifreq request = {};
+  std::strncpy(request.ifr_name, "lo", IFNAMSIZ - 1);
+  request.ifr_flags = IFF_UP | IFF_RUNNING;
+  if (::ioctl(sock.get(), SIOCSIFFLAGS, &request) < 0) throw_errno("bring up lo");
+}
+
+void send_fd(int socket, int fd) {
+  char data = 't';
+  struct iovec io = {&data, 1};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  struct msghdr message = {};
+  message.msg_iov = &io;
+  message.msg_iovlen = 1;
+  message.msg_control = control;
+  message.msg_controllen = sizeof control;
+  struct cmsghdr* header = CMSG_FIRSTHDR(&message);
+  header->cmsg_level = SOL_SOCKET;
+  header->cmsg_type = SCM_RIGHTS;
+  header->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(header), &fd, sizeof(int));
+  if (::sendmsg(socket, &message, 0) < 0) throw_errno("pass the terminal to the monitor");
+}
+
+// The pty comes from the container's own devpts instance, so /dev/pts inside shows it;
+// the monitor gets the master end.
+void attach_terminal(const ContainerPlan& plan, int console_write) {
+  UniqueFd master(::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!master) throw_errno("open /dev/ptmx in the container");
+  if (::unlockpt(master.get()) < 0) throw_errno("unlock the container's terminal");
+  char name[64];
+  if (::ptsname_r(master.get(), name, sizeof name) != 0)
+    throw_errno("name the container's terminal");
+  UniqueFd slave(::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!slave) throw_errno(fmt::format("open {}", name));
+  if (plan.terminal_size.ws_row > 0 && ::ioctl(slave.get(), TIOCSWINSZ, &plan.terminal_size) < 0)
+    throw_errno("set the terminal size");
+  send_fd(console_write, master.get());
+  ::close(console_write);
+  if (::setsid() < 0) throw_errno("start a session for the terminal");
+  if (::ioctl(slave.get(), TIOCSCTTY, 0) < 0) throw_errno("make the terminal controlling");
+  for (int target : {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO})
+    if (::dup2(slave.get(), target) < 0) throw_errno("connect the terminal");
+}
+
+void detach_stdin() {
+  UniqueFd null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!null || ::dup2(null.get(), STDIN_FILENO) < 0) throw_errno("open /dev/null as stdin");
+}
+
+std::string read_optional(const char* path) {
+  try {
+    return fs::read_file(path);
+  } catch (const Error&) {
+    return {};
+  }
+}
+
+std::string env_value(const std::vector<std::string>& env, const std::string& key) {
+  for (const auto& entry : env)
+    if (entry.compare(0, key.size() + 1, key + "=") == 0) return entry.substr(key.size() + 1);
+  return {};
+}
+
+void enter_working_dir(const std::string& dir) {
+  fs::make_dirs(dir, 0755);
+  if (::chdir(dir.c_str()) < 0) throw_errno(fmt::format("enter working directory {}", dir));
+}
+
+[[noreturn]] void exec_command(const std::vector<std::string>& argv, std::vector<std::string> env,
+                               const Identity& identity) {
+  if (env_value(env, "HOME").empty()) env.push_back("HOME=" + identity.home);
+  std::vector<char*> args, envp;
+  for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+  for (const auto& entry : env) envp.push_back(const_cast<char*>(entry.c_str()));
+  args.push_back(nullptr);
+  envp.push_back(nullptr);
+  const std::string& program = argv[0];
+  std::vector<std::string> candidates;
+  std::string path = env_value(env, "PATH");
+  if (program.find('/') != std::string::npos) {
+    candidates.push_back(program);
+  } else {
+    std::stringstream dirs(path);
+    for (std::string dir; std::getline(dirs, dir, ':');)
+      candidates.push_back((dir.empty() ? "." : dir) + "/" + program);
+  }
+  int denied = 0;
+  for (const auto& candidate : candidates) {
+    ::execve(candidate.c_str(), args.data(), envp.data());
+    if (errno == EACCES || errno == ENOEXEC || errno == EISDIR || errno == ENOTDIR) denied = errno;
+  }
+  if (denied != 0)
+    throw ExecFailure(fmt::format("{}: cannot be executed: {}", program, std::strerror(denied)),
+                      kStatusCannotExecute);
+  if (program.find('/') != std::string::npos)
+    throw ExecFailure(fmt::format("{}: no such file in the container", program), kStatusNotFound);
+  throw ExecFailure(fmt::format("executable file {} not found in $PATH ({})", program, path),
+                    kStatusNotFound);
+}
+
+void prepare_namespaces(const ContainerPlan& plan) {
+  become_namespace_root();
+  set_hostname(plan.hostname);
+  mount_rootfs(plan);
+  mount_system_filesystems(plan);
+  mount_user_volumes(plan);
+  pivot_into_rootfs(plan);
+  if (plan.read_only) make_root_read_only();
+  if (plan.new_network) bring_up_loopback();
+}
+
+[[noreturn]] void start_command(const ContainerPlan& plan, const ChildChannels& channels) {
+  if (plan.tty)
+    attach_terminal(plan, channels.console_write);
+  else if (!plan.interactive)
+    detach_stdin();
+  auto identity =
+      resolve_identity(plan.user, read_optional("/etc/passwd"), read_optional("/etc/group"));
+  enter_working_dir(plan.working_dir);
+  apply_security(identity);
+  restore_signal_mask();
+  exec_command(plan.argv, plan.env, identity);
+}
+
+void report_failure(int error_write, int status, const std::string& message) {
+  std::string text = fmt::format("{} {}", status, message);
+  [[maybe_unused]] auto written = ::write(error_write, text.data(), text.size());
+}
+
+}  // namespace
+
+void run_container_child(const ContainerPlan& plan, const ChildChannels& channels) {
+  try {
+    wait_for_maps(channels.start_read);
+    prepare_namespaces(plan);
+    if (plan.init) {
+      pid_t command = ::fork();
+      if (command < 0) throw_errno("fork the container's command under --init");
+      if (command > 0) ::_exit(run_init(command));
+    }
+    start_command(plan, channels);
+  } catch (const ExecFailure& failure) {
+    report_failure(channels.error_write, failure.status(), failure.what());
+    ::_exit(failure.status());
+  } catch (const Error& error) {
+    report_failure(channels.error_write, kStatusSetupFailed, error.what());
+  } catch (const std::exception& error) {
+    report_failure(channels.error_write, kStatusSetupFailed, error.what());
+  }
+  ::_exit(kStatusSetupFailed);
+}
+
+}  // namespace roost::cli

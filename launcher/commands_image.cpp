@@ -1,0 +1,186 @@
+#include <archive.h>
+#include <archive_entry.h>
+#include <sys/stat.h>
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "common/error.hpp"
+#include "image/store.hpp"
+#include "launcher/commands.hpp"
+#include "launcher/containers.hpp"
+#include "launcher/runtime.hpp"
+
+namespace roost::cli {
+
+namespace {
+
+using ArchivePtr = std::unique_ptr<struct archive, decltype(&archive_read_free)>;
+
+// docker-archive has manifest.json at its top; an oci-archive has oci-layout and no
+// manifest.json (docker 25 writes both, and reads as a docker-archive).
+image::Transport detect_archive(const std::string& file) {
+  struct stat st;
+  if (::stat(file.c_str(), &st) < 0)
+    throw UsageError(fmt::format("load -i {}: {}", file, std::strerror(errno)));
+  if (S_ISDIR(st.st_mode)) return image::Transport::OciDir;
+  ArchivePtr reader(archive_read_new(), archive_read_free);
+  archive_read_support_format_tar(reader.get());
+  archive_read_support_filter_all(reader.get());
+  if (archive_read_open_filename(reader.get(), file.c_str(), 1 << 16) != ARCHIVE_OK)
+    throw UsageError(fmt::format("load -i {}: not a readable archive: {}", file,
+                                 archive_error_string(reader.get())));
+  bool oci_layout = false;
+  struct archive_entry* entry;
+  while (archive_read_next_header(reader.get(), &entry) == ARCHIVE_OK) {
+    std::string name = archive_entry_pathname(entry);
+    if (name.rfind("./", 0) == 0) name = name.substr(2);
+    if (name == "manifest.json") return image::Transport::DockerArchive;
+    oci_layout = oci_layout || name == "oci-layout";
+  }
+  if (oci_layout) return image::Transport::OciArchive;
+  throw UsageError(
+      fmt::format("load -i {}: neither a docker-archive (no manifest.json) nor an "
+                  "oci-archive (no oci-layout); for a root filesystem tarball use "
+                  "'roost import'",
+                  file));
+}
+
+std::string display_names(const image::ImageRecord& record) {
+  if (record.names.empty()) return "sha256:" + record.id;
+  std::string names;
+  for (const auto& name : record.names) names += (names.empty() ? "" : ", ") + name;
+  return names;
+}
+
+std::string human_size(uint64_t bytes) {
+  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
+  double value = static_cast<double>(bytes);
+  int unit = 0;
+  while (value >= 1000 && unit < 4) {
+    value /= 1000;
+    ++unit;
+  }
+  return unit == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.3g} {}", value, units[unit]);
+}
+
+void print_image_rows(const image::ImageRecord& record) {
+  std::vector<std::string> names = record.names;
+  if (names.empty()) names.push_back("<none>:<none>");
+  for (const auto& name : names) {
+    auto colon = name.rfind(':');
+    fmt::print("{:<40} {:<12} {:<14} {:<22} {}\n", name.substr(0, colon), name.substr(colon + 1),
+               record.id.substr(0, 12), record.created.substr(0, 19), human_size(record.size));
+  }
+}
+
+nlohmann::json image_json(const image::ImageRecord& record) {
+  const auto& config = record.config;
+  nlohmann::json json = {
+      {"Id", record.id},     {"Names", record.names},   {"Created", record.created},
+      {"Size", record.size}, {"Layers", record.layers}, {"Architecture", config.architecture},
+      {"Os", config.os},     {"Env", config.env},       {"WorkingDir", config.working_dir},
+      {"User", config.user}};
+  json["Entrypoint"] = config.entrypoint ? nlohmann::json(*config.entrypoint) : nullptr;
+  json["Cmd"] = config.cmd ? nlohmann::json(*config.cmd) : nullptr;
+  return json;
+}
+
+void refuse_if_used_by_container(const Context& context, const image::ImageRecord& record,
+                                 const std::string& name) {
+  ContainerStore containers(context.settings.data_root, context.settings.runtime_root);
+  for (const auto& container : containers.list())
+    if (container.image_id == record.id && record.names.size() <= 1)
+      throw UsageError(
+          fmt::format("image {} is used by container {}; remove the container first "
+                      "('roost rm {}')",
+                      name, container.name, container.name));
+}
+
+}  // namespace
+
+int cmd_load(const ParsedCommand& command, Context& context) {
+  if (!command.has("input"))
+    throw UsageError("roost load: name the archive with -i FILE (docker-archive or oci-archive)");
+  image::Reference reference;
+  reference.path = command.value("input");
+  reference.transport = detect_archive(reference.path);
+  auto ids = load_into_store(context, reference);
+  image::Store store(context.settings.data_root);
+  for (const auto& id : ids)
+    if (auto record = store.find(id)) fmt::print("Loaded image: {}\n", display_names(*record));
+  return 0;
+}
+
+int cmd_import(const ParsedCommand& command, Context& context) {
+  const auto& file = command.positionals[0];
+  if (::access(file.c_str(), R_OK) < 0)
+    throw UsageError(fmt::format("import {}: {}", file, std::strerror(errno)));
+  auto name = image::parse_reference(command.positionals[1]).canonical_name();
+  in_user_namespace(context, [&] {
+    image::Store(context.settings.data_root).import_rootfs(file, name);
+    return 0;
+  });
+  auto record = image::Store(context.settings.data_root).find(name);
+  fmt::print("{}\n", record ? record->id : name);
+  return 0;
+}
+
+int cmd_images(const ParsedCommand& command, Context& context) {
+  auto records = image::Store(context.settings.data_root).list();
+  if (command.value("format") == "json") {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& record : records) list.push_back(image_json(record));
+    fmt::print("{}\n", list.dump(2));
+    return 0;
+  }
+  if (command.has("quiet")) {
+    for (const auto& record : records) fmt::print("{}\n", record.id.substr(0, 12));
+    return 0;
+  }
+  fmt::print("{:<40} {:<12} {:<14} {:<22} {}\n", "REPOSITORY", "TAG", "IMAGE ID", "CREATED",
+             "SIZE");
+  for (const auto& record : records) print_image_rows(record);
+  return 0;
+}
+
+int cmd_image_inspect(const ParsedCommand& command, Context& context) {
+  image::Store store(context.settings.data_root);
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& name : command.positionals) {
+    auto record = store.find(name);
+    if (!record)
+      throw UsageError(fmt::format("image {} is not in your store; see 'roost images'", name));
+    list.push_back(image_json(*record));
+  }
+  fmt::print("{}\n", list.dump(2));
+  return 0;
+}
+
+int cmd_rmi(const ParsedCommand& command, Context& context) {
+  image::Store store(context.settings.data_root);
+  for (const auto& name : command.positionals) {
+    auto record = store.find(name);
+    if (!record)
+      throw UsageError(fmt::format("image {} is not in your store; see 'roost images'", name));
+    refuse_if_used_by_container(context, *record, name);
+  }
+  return in_user_namespace(context, [&] {
+    image::Store inside(context.settings.data_root);
+    for (const auto& name : command.positionals)
+      for (const auto& line : inside.remove(name)) fmt::print("{}\n", line);
+    std::fflush(stdout);
+    return 0;
+  });
+}
+
+int cmd_tag(const ParsedCommand& command, Context& context) {
+  auto name = image::parse_reference(command.positionals[1]).canonical_name();
+  image::Store(context.settings.data_root).tag(command.positionals[0], name);
+  return 0;
+}
+
+}  // namespace roost::cli

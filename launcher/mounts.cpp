@@ -1,0 +1,279 @@
+#include "launcher/mounts.hpp"
+
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <linux/openat2.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+
+#include "common/error.hpp"
+#include "common/fd.hpp"
+#include "common/process.hpp"
+
+namespace roost::cli {
+
+namespace {
+
+enum class TargetKind { Directory, File };
+
+struct DeviceNode {
+  const char* name;
+};
+
+// The host's device files are bind-mounted: a user namespace cannot create device nodes.
+constexpr DeviceNode kDevices[] = {{"null"}, {"zero"}, {"full"}, {"random"}, {"urandom"}, {"tty"}};
+
+struct DevLink {
+  const char* name;
+  const char* target;
+};
+
+constexpr DevLink kDevLinks[] = {
+    {"ptmx", "pts/ptmx"},          {"fd", "/proc/self/fd"},       {"stdin", "/proc/self/fd/0"},
+    {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"}, {"core", "/proc/kcore"},
+};
+
+int open_in_root(int root_fd, const std::string& path, int flags, mode_t mode = 0) {
+  struct open_how how = {};
+  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
+  how.mode = flags & O_CREAT ? mode : 0;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  return static_cast<int>(::syscall(SYS_openat2, root_fd, path.c_str(), &how, sizeof how));
+}
+
+void make_directories_in_root(int root_fd, const std::string& path) {
+  std::string prefix;
+  size_t start = 0;
+  while (start < path.size()) {
+    size_t slash = path.find('/', start);
+    std::string part = path.substr(start, slash == std::string::npos ? slash : slash - start);
+    start = slash == std::string::npos ? path.size() : slash + 1;
+    if (part.empty()) continue;
+    std::string next = prefix + "/" + part;
+    UniqueFd existing(open_in_root(root_fd, next, O_PATH | O_DIRECTORY));
+    if (!existing) {
+      if (errno != ENOENT) throw_errno(fmt::format("open {} in the container", next));
+      UniqueFd parent(open_in_root(root_fd, prefix.empty() ? "/" : prefix, O_PATH | O_DIRECTORY));
+      if (!parent) throw_errno(fmt::format("open {} in the container", prefix));
+      if (::mkdirat(parent.get(), part.c_str(), 0755) < 0 && errno != EEXIST)
+        throw_errno(fmt::format("create directory {} in the container", next));
+    }
+    prefix = next;
+  }
+}
+
+// Opens (creating if missing) a mount point inside the rootfs without letting a
+// symlink in the image lead outside it.
+UniqueFd open_target(int root_fd, const std::string& path, TargetKind kind) {
+  auto slash = path.rfind('/');
+  if (slash != std::string::npos && slash > 0)
+    make_directories_in_root(root_fd, path.substr(0, slash));
+  if (kind == TargetKind::Directory) {
+    make_directories_in_root(root_fd, path);
+    UniqueFd fd(open_in_root(root_fd, path, O_PATH | O_DIRECTORY));
+    if (!fd) throw_errno(fmt::format("open mount point {} in the container", path));
+    return fd;
+  }
+  UniqueFd fd(open_in_root(root_fd, path, O_PATH));
+  if (!fd && errno == ENOENT) {
+    UniqueFd created(open_in_root(root_fd, path, O_CREAT | O_WRONLY, 0644));
+    if (!created) throw_errno(fmt::format("create mount point {} in the container", path));
+    fd.reset(open_in_root(root_fd, path, O_PATH));
+  }
+  if (!fd) throw_errno(fmt::format("open mount point {} in the container", path));
+  return fd;
+}
+
+std::string fd_path(const UniqueFd& fd) {
+  return fmt::format("/proc/self/fd/{}", fd.get());
+}
+
+void mount_or_throw(const char* source, const std::string& target, const char* type,
+                    unsigned long flags, const char* data, const std::string& what) {
+  if (::mount(source, target.c_str(), type, flags, data) < 0)
+    throw_errno(fmt::format("mount {}", what));
+}
+
+// Binds `source` onto the mount point `target` (an O_PATH descriptor inside the rootfs).
+// The tree is cloned and made read-only while still detached, so no window exists in
+// which it is writable, and the descriptor never lets a symlink redirect the mount.
+void attach_bind(const std::string& source, const UniqueFd& target, bool read_only,
+                 const std::string& what) {
+  UniqueFd tree(static_cast<int>(::syscall(SYS_open_tree, AT_FDCWD, source.c_str(),
+                                           OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE)));
+  if (!tree) throw_errno(fmt::format("clone the mount tree of {}", what));
+  if (read_only) {
+    struct mount_attr attr = {};
+    attr.attr_set = MOUNT_ATTR_RDONLY;
+    if (::syscall(SYS_mount_setattr, tree.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
+                  sizeof attr) < 0)
+      throw_errno(fmt::format("make {} read-only", what));
+  }
+  if (::syscall(SYS_move_mount, tree.get(), "", target.get(), "",
+                MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+    throw_errno(fmt::format("mount {}", what));
+}
+
+void bind_into_root(int root_fd, const std::string& source, const std::string& destination,
+                    bool read_only) {
+  struct stat st;
+  if (::stat(source.c_str(), &st) < 0) throw_errno(fmt::format("volume source {}", source));
+  auto target = open_target(root_fd, destination,
+                            S_ISDIR(st.st_mode) ? TargetKind::Directory : TargetKind::File);
+  attach_bind(source, target, read_only, fmt::format("{} on {}", source, destination));
+}
+
+std::string overlay_options(const ContainerPlan& plan, bool kernel) {
+  std::string lower;
+  for (const auto& dir : plan.lower_dirs)
+    lower += (lower.empty() ? "" : ":") + dir.filename().string();
+  std::string options = fmt::format("lowerdir={},upperdir={},workdir={}", lower,
+                                    plan.upper_dir.string(), plan.work_dir.string());
+  return kernel ? options + ",userxattr" : options;
+}
+
+// Layer directories are named relative to their parent so that many layers fit in
+// the page-sized mount option string.
+void enter_layers_directory(const ContainerPlan& plan) {
+  if (plan.lower_dirs.empty()) throw Error("image has no layers");
+  auto layers = plan.lower_dirs.front().parent_path();
+  if (::chdir(layers.c_str()) < 0) throw_errno(fmt::format("enter {}", layers.string()));
+}
+
+bool try_kernel_overlay(const ContainerPlan& plan, bool required) {
+  auto options = overlay_options(plan, true);
+  if (::mount("overlay", plan.rootfs.c_str(), "overlay", 0, options.c_str()) == 0) return true;
+  int error = errno;
+  if (required)
+    throw_errno(fmt::format("mount the image with the kernel's overlayfs on {} (try "
+                            "--storage-driver fuse-overlayfs)",
+                            plan.rootfs.string()),
+                error);
+  spdlog::debug("kernel overlayfs refused in this user namespace ({}); using fuse-overlayfs",
+                std::strerror(error));
+  return false;
+}
+
+std::string find_program(const std::string& name) {
+  for (const char* dir : {"/usr/bin", "/bin", "/usr/local/bin", "/usr/sbin"}) {
+    std::string candidate = std::string(dir) + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  throw Error(
+      fmt::format("{} is not installed; install it (apt-get install {}) or use "
+                  "--storage-driver overlay",
+                  name, name));
+}
+
+void mount_fuse_overlay(const ContainerPlan& plan) {
+  if (::access("/dev/fuse", R_OK | W_OK) < 0)
+    throw_errno(
+        "open /dev/fuse for fuse-overlayfs (it must be readable and writable by you; a "
+        "distribution sets it to mode 0666)");
+  auto program = find_program("fuse-overlayfs");
+  auto result = process::run({program, "-o", overlay_options(plan, false), plan.rootfs.string()});
+  if (result.exit_status != 0)
+    throw Error(fmt::format("fuse-overlayfs on {} {}: {}", plan.rootfs.string(),
+                            process::describe_status(result.exit_status), result.error_output));
+}
+
+void mount_dev(int root_fd, const ContainerPlan& plan) {
+  auto dev = open_target(root_fd, "/dev", TargetKind::Directory);
+  mount_or_throw("tmpfs", fd_path(dev), "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k",
+                 "tmpfs on /dev");
+  std::string base = plan.rootfs.string() + "/dev/";
+  for (const auto& device : kDevices) {
+    std::string target = base + device.name;
+    UniqueFd placeholder(::open(target.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
+    if (!placeholder) throw_errno(fmt::format("create /dev/{}", device.name));
+    std::string source = std::string("/dev/") + device.name;
+    mount_or_throw(source.c_str(), target, nullptr, MS_BIND, nullptr, source);
+  }
+  for (const auto& link : kDevLinks)
+    if (::symlink(link.target, (base + link.name).c_str()) < 0)
+      throw_errno(fmt::format("create /dev/{}", link.name));
+  for (const char* dir : {"pts", "shm", "mqueue"})
+    if (::mkdir((base + dir).c_str(), 0755) < 0) throw_errno(fmt::format("create /dev/{}", dir));
+  std::string pts_options = "newinstance,ptmxmode=0666,mode=0620";
+  if (userns::to_outside(plan.maps.gids, 5)) pts_options += ",gid=5";
+  mount_or_throw("devpts", base + "pts", "devpts", MS_NOSUID | MS_NOEXEC, pts_options.c_str(),
+                 "devpts on /dev/pts");
+  mount_or_throw("shm", base + "shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                 "mode=1777,size=65536k", "tmpfs on /dev/shm");
+  if (::mount("mqueue", (base + "mqueue").c_str(), "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              nullptr) < 0)
+    spdlog::debug("mount mqueue on /dev/mqueue: {}, ignoring", std::strerror(errno));
+}
+
+void mount_proc_and_sys(int root_fd) {
+  auto proc = open_target(root_fd, "/proc", TargetKind::Directory);
+  mount_or_throw("proc", fd_path(proc), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr,
+                 "proc on /proc");
+  // Without its own network namespace the container may not mount a new sysfs, so it
+  // gets the host's, read-only.
+  bind_into_root(root_fd, "/sys", "/sys", true);
+}
+
+void mount_etc_files(int root_fd, const ContainerPlan& plan) {
+  for (const char* file : {"hosts", "hostname", "resolv.conf"})
+    bind_into_root(root_fd, (plan.etc_dir / file).string(), std::string("/etc/") + file, false);
+}
+
+UniqueFd open_rootfs(const ContainerPlan& plan) {
+  UniqueFd root(::open(plan.rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) throw_errno(fmt::format("open rootfs {}", plan.rootfs.string()));
+  return root;
+}
+
+}  // namespace
+
+void mount_rootfs(const ContainerPlan& plan) {
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0)
+    throw_errno("make the container's mounts private");
+  enter_layers_directory(plan);
+  bool kernel = plan.storage_driver != "fuse-overlayfs" &&
+                try_kernel_overlay(plan, plan.storage_driver == "overlay");
+  if (!kernel) mount_fuse_overlay(plan);
+  spdlog::debug("storage driver {} (asked: {}) mounted the rootfs on {}",
+                kernel ? "overlay" : "fuse-overlayfs", plan.storage_driver, plan.rootfs.string());
+}
+
+void mount_system_filesystems(const ContainerPlan& plan) {
+  auto root = open_rootfs(plan);
+  mount_proc_and_sys(root.get());
+  mount_dev(root.get(), plan);
+  mount_etc_files(root.get(), plan);
+}
+
+void mount_user_volumes(const ContainerPlan& plan) {
+  auto root = open_rootfs(plan);
+  for (const auto& bind : plan.binds)
+    bind_into_root(root.get(), bind.source, bind.destination, bind.read_only);
+  for (const auto& tmpfs : plan.tmpfs) {
+    auto target = open_target(root.get(), tmpfs.destination, TargetKind::Directory);
+    mount_or_throw("tmpfs", fd_path(target), "tmpfs", tmpfs.flags,
+                   tmpfs.options.empty() ? nullptr : tmpfs.options.c_str(),
+                   "tmpfs on " + tmpfs.destination);
+  }
+}
+
+void pivot_into_rootfs(const ContainerPlan& plan) {
+  if (::chdir(plan.rootfs.c_str()) < 0) throw_errno(fmt::format("enter {}", plan.rootfs.string()));
+  if (::syscall(SYS_pivot_root, ".", ".") < 0) throw_errno("pivot_root into the rootfs");
+  if (::umount2(".", MNT_DETACH) < 0) throw_errno("detach the host's root");
+  if (::chdir("/") < 0) throw_errno("chdir /");
+}
+
+void make_root_read_only() {
+  if (::mount(nullptr, "/", nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) < 0)
+    throw_errno("remount the root filesystem read-only");
+}
+
+}  // namespace roost::cli

@@ -1,0 +1,154 @@
+#include "launcher/plan.hpp"
+
+#include <sys/mount.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <sstream>
+
+#include "common/error.hpp"
+
+namespace roost::cli {
+
+namespace {
+
+std::string env_key(const std::string& entry) {
+  return entry.substr(0, entry.find('='));
+}
+
+void set_env(std::vector<std::string>& env, const std::string& entry) {
+  auto key = env_key(entry);
+  auto same_key = [&](const std::string& existing) { return env_key(existing) == key; };
+  env.erase(std::remove_if(env.begin(), env.end(), same_key), env.end());
+  env.push_back(entry);
+}
+
+bool has_key(const std::vector<std::string>& env, const std::string& key) {
+  return std::any_of(env.begin(), env.end(),
+                     [&](const std::string& entry) { return env_key(entry) == key; });
+}
+
+void add_option_value(std::vector<std::string>& env, const std::string& value,
+                      const std::string& where) {
+  if (value.empty() || value[0] == '=')
+    throw UsageError(
+        fmt::format("{} '{}': an environment entry needs a name (KEY=VALUE)", where, value));
+  if (value.find('=') != std::string::npos) {
+    set_env(env, value);
+    return;
+  }
+  if (const char* host_value = std::getenv(value.c_str()); host_value != nullptr)
+    set_env(env, value + "=" + host_value);
+}
+
+struct TmpfsFlag {
+  std::string_view word;
+  unsigned long flag;
+};
+
+constexpr TmpfsFlag kTmpfsFlags[] = {
+    {"ro", MS_RDONLY}, {"nosuid", MS_NOSUID}, {"nodev", MS_NODEV}, {"noexec", MS_NOEXEC},
+    {"rw", 0},         {"suid", 0},           {"dev", 0},          {"exec", 0},
+};
+
+}  // namespace
+
+std::vector<std::string> resolve_command(const image::ImageConfig& config,
+                                         const std::optional<std::string>& entrypoint,
+                                         const std::vector<std::string>& arguments) {
+  std::vector<std::string> argv;
+  if (entrypoint.has_value()) {
+    if (!entrypoint->empty()) argv.push_back(*entrypoint);
+    argv.insert(argv.end(), arguments.begin(), arguments.end());
+  } else {
+    if (config.entrypoint) argv = *config.entrypoint;
+    const auto& command = arguments.empty() && config.cmd ? *config.cmd : arguments;
+    argv.insert(argv.end(), command.begin(), command.end());
+  }
+  if (argv.empty())
+    throw UsageError(
+        "no command to run: the image has no Entrypoint or Cmd; give one after the image name");
+  return argv;
+}
+
+std::vector<std::string> resolve_environment(const image::ImageConfig& config,
+                                             const std::vector<std::string>& env_file_lines,
+                                             const std::vector<std::string>& env_options, bool tty,
+                                             const std::string& hostname) {
+  std::vector<std::string> env;
+  for (const auto& entry : config.env) set_env(env, entry);
+  if (!has_key(env, "PATH")) set_env(env, kDefaultPath);
+  if (tty) set_env(env, "TERM=xterm");
+  set_env(env, "container=roost");
+  if (!hostname.empty()) set_env(env, "HOSTNAME=" + hostname);
+  for (const auto& line : env_file_lines) add_option_value(env, line, "--env-file entry");
+  for (const auto& value : env_options) add_option_value(env, value, "-e");
+  return env;
+}
+
+std::vector<std::string> parse_env_file(const std::string& content, const std::string& file) {
+  std::vector<std::string> lines;
+  std::istringstream stream(content);
+  std::string line;
+  int number = 0;
+  while (std::getline(stream, line)) {
+    ++number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    auto first = line.find_first_not_of(" \t");
+    if (first == std::string::npos || line[first] == '#') continue;
+    line = line.substr(first);
+    if (line[0] == '=')
+      throw UsageError(
+          fmt::format("--env-file {}:{}: '{}' has no variable name", file, number, line));
+    lines.push_back(line);
+  }
+  return lines;
+}
+
+BindMount parse_volume(const std::string& value, const std::filesystem::path& cwd) {
+  std::vector<std::string> parts;
+  std::stringstream stream(value);
+  for (std::string part; std::getline(stream, part, ':');) parts.push_back(part);
+  if (parts.size() < 2 || parts.size() > 3 || parts[0].empty() || parts[1].empty())
+    throw UsageError(fmt::format("-v {}: use SOURCE:DESTINATION[:ro]", value));
+  BindMount bind;
+  bind.source = std::filesystem::absolute(cwd / parts[0]).lexically_normal().string();
+  bind.destination = parts[1];
+  if (bind.destination[0] != '/')
+    throw UsageError(
+        fmt::format("-v {}: the destination {} must be an absolute path", value, bind.destination));
+  if (parts.size() == 3) {
+    if (parts[2] != "ro" && parts[2] != "rw")
+      throw UsageError(fmt::format("-v {}: unknown option '{}'; use ro or rw", value, parts[2]));
+    bind.read_only = parts[2] == "ro";
+  }
+  return bind;
+}
+
+TmpfsMount parse_tmpfs(const std::string& value) {
+  TmpfsMount mount;
+  auto colon = value.find(':');
+  mount.destination = value.substr(0, colon);
+  if (mount.destination.empty() || mount.destination[0] != '/')
+    throw UsageError(fmt::format("--tmpfs {}: the destination must be an absolute path", value));
+  mount.flags = MS_NOSUID | MS_NODEV;
+  if (colon == std::string::npos) return mount;
+  std::stringstream stream(value.substr(colon + 1));
+  for (std::string word; std::getline(stream, word, ',');) {
+    auto known = std::find_if(std::begin(kTmpfsFlags), std::end(kTmpfsFlags),
+                              [&](const TmpfsFlag& flag) { return flag.word == word; });
+    if (known == std::end(kTmpfsFlags)) {
+      mount.options += (mount.options.empty() ? "" : ",") + word;
+      continue;
+    }
+    if (word == "suid") mount.flags &= ~static_cast<unsigned long>(MS_NOSUID);
+    if (word == "dev") mount.flags &= ~static_cast<unsigned long>(MS_NODEV);
+    if (word == "exec") mount.flags &= ~static_cast<unsigned long>(MS_NOEXEC);
+    mount.flags |= known->flag;
+  }
+  return mount;
+}
+
+}  // namespace roost::cli

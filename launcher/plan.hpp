@@ -1,0 +1,84 @@
+#pragma once
+
+#include <sys/ioctl.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "image/config.hpp"
+#include "userns/namespace.hpp"
+
+namespace roost::cli {
+
+struct BindMount {
+  std::string source;  // host path, absolute
+  std::string destination;
+  bool read_only = false;
+};
+
+struct TmpfsMount {
+  std::string destination;
+  std::string options;  // tmpfs data, e.g. "size=64m,mode=1777"
+  unsigned long flags = 0;
+};
+
+// Everything the container's first process needs, decided before it is created, so
+// that the child only executes the plan and the rules can be tested without privileges.
+struct ContainerPlan {
+  std::string id;
+  std::string name;
+  std::string image_name;
+  std::string image_id;
+
+  std::vector<std::string> argv;
+  std::vector<std::string> env;
+  std::string working_dir = "/";
+  std::string user;  // as given: name, uid, uid:gid, name:group; empty is root
+  std::string hostname;
+
+  std::vector<std::filesystem::path> lower_dirs;  // top layer first
+  std::filesystem::path upper_dir;
+  std::filesystem::path work_dir;
+  std::filesystem::path rootfs;   // mount point
+  std::string storage_driver;     // overlay or fuse-overlayfs; auto is resolved in the child
+  std::filesystem::path etc_dir;  // hosts, hostname, resolv.conf made for this container
+
+  std::vector<BindMount> binds;
+  std::vector<TmpfsMount> tmpfs;
+  bool read_only = false;
+  bool tty = false;
+  bool interactive = false;
+  bool init = false;
+  bool new_network = false;
+  struct winsize terminal_size = {};
+  userns::Maps maps;
+};
+
+// The command line as docker builds it from the image and the run options:
+// --entrypoint replaces the image's Entrypoint and drops its Cmd ("" clears both);
+// arguments after the image replace Cmd. Throws UsageError when nothing is left.
+std::vector<std::string> resolve_command(const image::ImageConfig& config,
+                                         const std::optional<std::string>& entrypoint,
+                                         const std::vector<std::string>& arguments);
+
+// Image Env (PATH defaulted when absent), then --env-file lines, then -e values; a
+// later KEY replaces an earlier one. `KEY` alone copies the caller's value, if any.
+std::vector<std::string> resolve_environment(const image::ImageConfig& config,
+                                             const std::vector<std::string>& env_file_lines,
+                                             const std::vector<std::string>& env_options, bool tty,
+                                             const std::string& hostname);
+
+// KEY=VALUE lines of an --env-file: blank lines and #-comments skipped.
+std::vector<std::string> parse_env_file(const std::string& content, const std::string& file);
+
+// -v SRC:DST[:ro|rw]; SRC made absolute against `cwd`. Throws UsageError naming the value.
+BindMount parse_volume(const std::string& value, const std::filesystem::path& cwd);
+TmpfsMount parse_tmpfs(const std::string& value);
+
+inline constexpr const char* kDefaultPath =
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+}  // namespace roost::cli

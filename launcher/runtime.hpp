@@ -1,0 +1,23 @@
+#pragma once
+
+#include "image/store.hpp"
+#include "launcher/context.hpp"
+#include "userns/namespace.hpp"
+
+namespace roost::cli {
+
+// The id maps this user gets for `mode` (--userns value or the configured default).
+userns::Maps caller_maps(const Context& context, const std::string& mode);
+
+// Runs `work` as root of a fresh user namespace with the caller's full maps, where
+// layer files can be created and deleted with their owners; returns its status.
+int in_user_namespace(const Context& context, const std::function<int()>& work);
+
+// Loads every image of an archive or layout in the user namespace; returns their ids.
+std::vector<std::string> load_into_store(const Context& context, const image::Reference& reference);
+
+// Finds IMAGE in the store; a transport reference (oci:, docker-archive:, ...) not yet
+// loaded is loaded first. Throws Error naming the image and how to get it.
+image::ImageRecord resolve_image(const Context& context, const std::string& reference);
+
+}  // namespace roost::cli

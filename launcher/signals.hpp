@@ -1,0 +1,23 @@
+#pragma once
+
+#include <signal.h>
+#include <sys/types.h>
+
+namespace roost::cli {
+
+// The signals a container's monitor passes on to the container.
+const sigset_t& forwarded_signals();
+
+// Blocks the forwarded signals and SIGCHLD in the calling process (they are then read
+// from a signalfd or sigwaitinfo); the container's process restores the old mask.
+void block_forwarded_signals();
+void restore_signal_mask();
+
+// PID 1 for --init: forwards signals to `command`, reaps every orphan, and returns the
+// exit status to leave with once `command` ends (128+N for a signal).
+int run_init(pid_t command);
+
+// Exit status in the shell's terms: the code, or 128+N when killed by signal N.
+int shell_status(int wait_status);
+
+}  // namespace roost::cli

@@ -1,0 +1,135 @@
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "common/error.hpp"
+#include "launcher/identity.hpp"
+#include "launcher/plan.hpp"
+
+using roost::cli::resolve_command;
+using roost::cli::resolve_environment;
+using roost::cli::resolve_identity;
+using roost::image::ImageConfig;
+using Args = std::vector<std::string>;
+
+TEST(Command, ImageEntrypointAndCmdCombine) {
+  ImageConfig config;
+  config.entrypoint = Args{"/entry", "-x"};
+  config.cmd = Args{"serve"};
+  EXPECT_EQ(resolve_command(config, std::nullopt, {}), (Args{"/entry", "-x", "serve"}));
+  EXPECT_EQ(resolve_command(config, std::nullopt, {"other"}), (Args{"/entry", "-x", "other"}));
+}
+
+TEST(Command, EntrypointOptionDropsImageCmd) {
+  ImageConfig config;
+  config.cmd = Args{"/bin/sh"};
+  EXPECT_EQ(resolve_command(config, std::string("/bin/date"), {}), (Args{"/bin/date"}));
+}
+
+TEST(Command, EmptyEntrypointClearsIt) {
+  ImageConfig config;
+  config.entrypoint = Args{"git"};
+  EXPECT_EQ(resolve_command(config, std::string(""), {"sh"}), (Args{"sh"}));
+}
+
+TEST(Command, NothingToRunIsAUsageError) {
+  ImageConfig config;
+  EXPECT_THROW(resolve_command(config, std::nullopt, {}), roost::UsageError);
+  EXPECT_THROW(resolve_command(config, std::string(""), {}), roost::UsageError);
+}
+
+TEST(Environment, NullEnvGetsDefaultPath) {
+  ImageConfig config;
+  auto env = resolve_environment(config, {}, {}, false, "h");
+  EXPECT_EQ(env.front(), roost::cli::kDefaultPath);
+  EXPECT_NE(std::find(env.begin(), env.end(), "HOSTNAME=h"), env.end());
+}
+
+TEST(Environment, LaterValuesWinAndBareKeysCopyTheCaller) {
+  ImageConfig config;
+  config.env = {"PATH=/bin", "A=image"};
+  ::setenv("ROOST_TEST_COPY", "copied", 1);
+  ::unsetenv("ROOST_TEST_ABSENT");
+  auto env = resolve_environment(config, {"A=file", "B=file"},
+                                 {"A=option", "ROOST_TEST_COPY", "ROOST_TEST_ABSENT"}, true, "h");
+  auto has = [&](const std::string& entry) {
+    return std::find(env.begin(), env.end(), entry) != env.end();
+  };
+  EXPECT_TRUE(has("PATH=/bin"));
+  EXPECT_TRUE(has("A=option"));
+  EXPECT_FALSE(has("A=image"));
+  EXPECT_TRUE(has("B=file"));
+  EXPECT_TRUE(has("ROOST_TEST_COPY=copied"));
+  EXPECT_TRUE(has("TERM=xterm"));
+  for (const auto& entry : env) EXPECT_NE(entry.rfind("ROOST_TEST_ABSENT", 0), 0u);
+}
+
+TEST(Environment, EnvFileSkipsCommentsAndNamesBadLines) {
+  auto lines = roost::cli::parse_env_file("# c\n\nA=1\r\n  B=two words\n", "f");
+  EXPECT_EQ(lines, (Args{"A=1", "B=two words"}));
+  try {
+    roost::cli::parse_env_file("A=1\n=x\n", "vars.env");
+    FAIL();
+  } catch (const roost::UsageError& error) {
+    EXPECT_STREQ(error.what(), "--env-file vars.env:2: '=x' has no variable name");
+  }
+}
+
+TEST(Volume, ParsesAndChecks) {
+  auto bind = roost::cli::parse_volume("data:/srv:ro", "/home/u");
+  EXPECT_EQ(bind.source, "/home/u/data");
+  EXPECT_EQ(bind.destination, "/srv");
+  EXPECT_TRUE(bind.read_only);
+  EXPECT_THROW(roost::cli::parse_volume("/a", "/"), roost::UsageError);
+  EXPECT_THROW(roost::cli::parse_volume("/a:rel", "/"), roost::UsageError);
+  EXPECT_THROW(roost::cli::parse_volume("/a:/b:zz", "/"), roost::UsageError);
+}
+
+TEST(Tmpfs, OptionsSplitIntoFlagsAndData) {
+  auto mount = roost::cli::parse_tmpfs("/scratch:size=1m,noexec,mode=1777");
+  EXPECT_EQ(mount.destination, "/scratch");
+  EXPECT_EQ(mount.options, "size=1m,mode=1777");
+  EXPECT_THROW(roost::cli::parse_tmpfs("scratch"), roost::UsageError);
+}
+
+const char* kPasswd =
+    "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\nnobody:x:65534:65534::/:\n";
+const char* kGroup = "root:x:0:\nwheel:x:10:app\napp:x:1000:\n";
+
+TEST(Identity, NamesLookUpPasswdAndGroups) {
+  auto identity = resolve_identity("app", kPasswd, kGroup);
+  EXPECT_EQ(identity.uid, 1000u);
+  EXPECT_EQ(identity.gid, 1000u);
+  EXPECT_EQ(identity.home, "/home/app");
+  EXPECT_EQ(identity.supplementary_groups, (std::vector<gid_t>{10}));
+}
+
+TEST(Identity, NumericUserWithoutPasswdRunsWithGidZero) {
+  auto identity = resolve_identity("1001", "", "");
+  EXPECT_EQ(identity.uid, 1001u);
+  EXPECT_EQ(identity.gid, 0u);
+  EXPECT_EQ(identity.home, "/");
+}
+
+TEST(Identity, UidColonGid) {
+  auto identity = resolve_identity("1000:10", kPasswd, kGroup);
+  EXPECT_EQ(identity.uid, 1000u);
+  EXPECT_EQ(identity.gid, 10u);
+}
+
+TEST(Identity, UnknownNameIsNamed) {
+  try {
+    resolve_identity("app", "root:x:0:0::/root:/bin/sh\n", "");
+    FAIL();
+  } catch (const roost::Error& error) {
+    EXPECT_STREQ(error.what(),
+                 "user app is not in the container's /etc/passwd; use a numeric uid or an image "
+                 "that defines it");
+  }
+}
+
+TEST(Identity, EmptyIsRoot) {
+  auto identity = resolve_identity("", kPasswd, kGroup);
+  EXPECT_EQ(identity.uid, 0u);
+  EXPECT_EQ(identity.home, "/root");
+}
