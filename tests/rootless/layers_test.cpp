@@ -271,6 +271,10 @@ const Hostile kHostile[] = {
      }},
 };
 
+void PrintTo(const Hostile& hostile, std::ostream* out) {
+  *out << hostile.name;
+}
+
 class HostileLayer : public Layers, public ::testing::WithParamInterface<Hostile> {};
 
 TEST_P(HostileLayer, IsRefusedNamingTheEntryAndNothingIsKept) {

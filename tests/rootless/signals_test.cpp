@@ -19,6 +19,10 @@ struct Forwarded {
   const char* name;
 };
 
+void PrintTo(const Forwarded& signal, std::ostream* out) {
+  *out << "SIG" << signal.name;
+}
+
 class SignalTest : public RoostTest {
  protected:
   // A shell that prints "got-NAME" and exits 42 on the signal, after printing "ready".
