@@ -34,13 +34,13 @@ TEST_F(Io, PipedStdinReachesTheContainerAndItsEndEndsIt) {
 
 TEST_F(Io, WithoutInteractiveStdinIsNotPassed) {
   std::string image = load_busybox();
-  Spawn spawn = installation().spawn({"run", "--rm", image, "cat"});
+  Spawn spawn = installation().spawn({"run", "--rm", image, "sh", "-c", "cat; echo end"});
   spawn.input = "hi\n";
   spawn.timeout = Seconds(60);
   Outcome seen = run(spawn);
   EXPECT_FALSE(seen.timed_out);
   EXPECT_EQ(seen.exit_code, 0) << seen.describe();
-  EXPECT_EQ(seen.out, "");
+  EXPECT_EQ(seen.out, "end\n");
 }
 
 TEST_F(Io, TerminalHasTheCallersSizeOnItsFirstRead) {

@@ -134,9 +134,12 @@ TEST_F(Layers, ContainerWritingInsideUnreadableDirectoriesIsRemovable) {
       load_layers({{TarEntry::directory("d", 0555), TarEntry::file("d/file", "", 0000)}});
   Outcome written = roost({"run", "--name", "writer", image, "sh", "-c",
                            "mkdir -p /w/x && touch /w/x/f && chmod 0 /w/x/f && chmod 0555 /w/x "
-                           "/w && chown 1000:1000 /d/file"});
+                           "/w && chown 1000:1000 /d/file && echo written"});
   installation().remember_container("writer");
   EXPECT_EQ(written.exit_code, 0) << written.describe();
+  EXPECT_EQ(written.out, "written\n");
+  EXPECT_NE(foreign_owned_paths(), std::vector<std::string>{})
+      << "the container's writable layer should hold files of mapped ids";
   Outcome removed = roost({"rm", "writer"});
   EXPECT_EQ(removed.exit_code, 0) << removed.describe();
   EXPECT_EQ(roost({"rmi", image}).exit_code, 0);

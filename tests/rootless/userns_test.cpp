@@ -105,6 +105,7 @@ TEST_F(Userns, SubuidLinesKeyedByUidWorkLikeTheName) {
   std::string image = load_busybox();
   Outcome by_name = run_in(image, {"sh", "-c", kShowMaps});
   ASSERT_EQ(by_name.exit_code, 0) << by_name.describe();
+  ASSERT_EQ(map_problems(parse_maps(by_name.out).uids), "") << by_name.describe();
   use_subid_files(keyed_by_uid("/etc/subuid"), keyed_by_uid("/etc/subgid"));
   Outcome by_uid = run_in(image, {"sh", "-c", kShowMaps});
   EXPECT_EQ(by_uid.exit_code, 0) << by_uid.describe();
