@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <net/if.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -35,13 +36,19 @@ class ExecFailure : public Error {
   int status_;
 };
 
-void wait_for_maps(int start_read) {
+// Returns whether the monitor placed this process in a cgroup of its own.
+bool wait_for_maps(int start_read) {
   char byte = 0;
   ssize_t n;
   do n = ::read(start_read, &byte, 1);
   while (n < 0 && errno == EINTR);
   if (n != 1) throw Error("the monitor stopped before the user namespace was ready");
   ::close(start_read);
+  return byte == 'c';
+}
+
+void enter_cgroup_namespace() {
+  if (::unshare(CLONE_NEWCGROUP) < 0) throw_errno("create the container's cgroup namespace");
 }
 
 void become_namespace_root() {
@@ -157,11 +164,12 @@ void enter_working_dir(const std::string& dir) {
                     kStatusNotFound);
 }
 
-void prepare_namespaces(const ContainerPlan& plan) {
+void prepare_namespaces(const ContainerPlan& plan, bool own_cgroup) {
   become_namespace_root();
+  if (own_cgroup) enter_cgroup_namespace();
   set_hostname(plan.hostname);
   mount_rootfs(plan);
-  mount_system_filesystems(plan);
+  mount_system_filesystems(plan, own_cgroup);
   mount_user_volumes(plan);
   pivot_into_rootfs(plan);
   if (plan.read_only) make_root_read_only();
@@ -190,8 +198,8 @@ void report_failure(int error_write, int status, const std::string& message) {
 
 void run_container_child(const ContainerPlan& plan, const ChildChannels& channels) {
   try {
-    wait_for_maps(channels.start_read);
-    prepare_namespaces(plan);
+    bool own_cgroup = wait_for_maps(channels.start_read);
+    prepare_namespaces(plan, own_cgroup);
     if (plan.init) {
       pid_t command = ::fork();
       if (command < 0) throw_errno("fork the container's command under --init");

@@ -5,6 +5,7 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -89,11 +90,18 @@ nlohmann::json image_json(const image::ImageRecord& record) {
   return json;
 }
 
+// Removing by id, or the last name, deletes the image; another name only untags it.
+bool removal_deletes_image(const image::ImageRecord& record, const std::string& name) {
+  if (record.names.size() <= 1) return true;
+  auto canonical = image::parse_reference(name).canonical_name();
+  return std::find(record.names.begin(), record.names.end(), canonical) == record.names.end();
+}
+
 void refuse_if_used_by_container(const Context& context, const image::ImageRecord& record,
                                  const std::string& name) {
   ContainerStore containers(context.settings.data_root, context.settings.runtime_root);
   for (const auto& container : containers.list())
-    if (container.image_id == record.id && record.names.size() <= 1)
+    if (container.image_id == record.id && removal_deletes_image(record, name))
       throw UsageError(
           fmt::format("image {} is used by container {}; remove the container first "
                       "('roost rm {}')",

@@ -8,6 +8,8 @@
 #include <climits>
 
 #include "cgroups/host.hpp"
+#include "cgroups/limits.hpp"
+#include "cgroups/stats.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "image/config.hpp"
@@ -22,24 +24,36 @@ namespace roost::cli {
 
 namespace {
 
-constexpr const char* kLimitOptions[] = {"memory",     "memory-swap", "cpus",
-                                         "cpu-weight", "pids-limit",  "io-weight"};
+cgroups::LimitRequest limit_request(const ParsedCommand& command) {
+  cgroups::LimitRequest request;
+  for (auto key : cgroups::kLimitKeys)
+    if (command.has(key)) request.set(key, command.value(key));
+  return request;
+}
 
-void refuse_limits_the_host_cannot_apply(const ParsedCommand& command) {
-  for (const char* option : kLimitOptions) {
-    if (!command.has(option)) continue;
-    if (command.value("cgroups") == "disabled")
+// A scope wherever the host can make one (as podman does with systemd), so the
+// container's processes are accounted and stoppable as a unit; limits on a host that
+// cannot are refused before anything starts.
+std::optional<cgroups::ScopeRequest> plan_scope(const ParsedCommand& command) {
+  auto request = limit_request(command);
+  auto limits = cgroups::parse_limits(request);
+  if (command.value("cgroups") == "disabled") {
+    if (!request.empty())
       throw UsageError(
           fmt::format("--{} needs a cgroup, but --cgroups=disabled was given; drop "
                       "one of them",
-                      option));
-    auto support = cgroups::detect_host_support();
-    if (!support.can_limit)
-      throw UsageError(fmt::format("--{} {}: resource limits cannot be applied: {}", option,
-                                   command.value(option), support.reason));
+                      request.values.begin()->first));
+    return std::nullopt;
   }
-  spdlog::debug("no cgroup is created for this container: {}",
-                cgroups::detect_host_support().reason);
+  auto host = cgroups::detect_host_support();
+  if (!host.can_limit && request.empty()) {
+    spdlog::debug("no cgroup is created for this container: {}", host.reason);
+    return std::nullopt;
+  }
+  cgroups::ScopeRequest scope;
+  scope.limits = cgroups::applicable_limits(limits, host);
+  scope.bus_address = host.bus.address;
+  return scope;
 }
 
 std::string resolv_conf_content(bool new_network) {
@@ -154,6 +168,7 @@ void place_container(ContainerPlan& plan, const ContainerStore& containers,
   plan.work_dir = data / "work";
   plan.rootfs = data / "rootfs";
   plan.etc_dir = containers.runtime_dir(record.id);
+  if (plan.scope) plan.scope->name = record.name;
   plan.env = resolve_environment(image.config, env_file_lines(command), command.all("env"),
                                  plan.tty, plan.hostname);
   write_etc_files(plan, record.name);
@@ -174,10 +189,11 @@ void remove_container(ContainerStore& containers, const ContainerRecord& record,
 }  // namespace
 
 int cmd_run(const ParsedCommand& command, Context& context) {
-  refuse_limits_the_host_cannot_apply(command);
+  auto scope = plan_scope(command);
   auto image = resolve_image(context, command.positionals[0]);
   image::check_platform(image.config, command.positionals[0]);
   auto plan = make_plan(command, context, image);
+  plan.scope = scope;
   ContainerStore containers(context.settings.data_root, context.settings.runtime_root);
   ContainerRecord record;
   record.name = command.value("name");
@@ -199,6 +215,8 @@ int cmd_run(const ParsedCommand& command, Context& context) {
     throw;
   }
   if (!exit.failure.empty()) std::fprintf(stderr, "Error: %s\n", exit.failure.c_str());
+  if (exit.out_of_memory)
+    spdlog::error("{}: {}", record.name, cgroups::out_of_memory_message(exit.memory_max));
   record.status = "exited";
   record.exit_code = exit.status;
   containers.save_state(record);

@@ -18,6 +18,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "cgroups/scope.hpp"
+#include "cgroups/stats.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "launcher/child.hpp"
@@ -128,8 +130,12 @@ void copy_terminal_size(int from, int to) {
 
 class Relay {
  public:
-  Relay(pid_t pid, UniqueFd& pidfd, int master, bool interactive)
-      : pid_(pid), pidfd_(pidfd), master_(master), stdin_open_(interactive && master >= 0) {
+  Relay(pid_t pid, UniqueFd& pidfd, int master, bool interactive, cgroups::OomWatch* oom)
+      : pid_(pid),
+        pidfd_(pidfd),
+        master_(master),
+        stdin_open_(interactive && master >= 0),
+        oom_(oom) {
     signals_.reset(::signalfd(-1, &signal_set(), SFD_CLOEXEC | SFD_NONBLOCK));
     if (!signals_) throw_errno("create a signalfd");
   }
@@ -151,9 +157,13 @@ class Relay {
   }
 
   void poll_once() {
-    struct pollfd fds[3] = {{signals_.get(), POLLIN, 0}, {master_, POLLIN, 0}, {-1, POLLIN, 0}};
+    struct pollfd fds[4] = {{signals_.get(), POLLIN, 0},
+                            {master_, POLLIN, 0},
+                            {-1, POLLIN, 0},
+                            {oom_ ? oom_->fd() : -1, POLLIN, 0}};
     if (stdin_open_) fds[2].fd = STDIN_FILENO;
-    if (::poll(fds, 3, -1) < 0 && errno != EINTR) throw_errno("poll the container's streams");
+    if (::poll(fds, 4, -1) < 0 && errno != EINTR) throw_errno("poll the container's streams");
+    if (fds[3].revents & POLLIN) oom_->update();
     if (fds[0].revents & POLLIN) handle_signals();
     if (master_ >= 0 && (fds[1].revents & (POLLIN | POLLHUP)) && !copy_once(master_, STDOUT_FILENO))
       master_closed_ = true;
@@ -199,6 +209,7 @@ class Relay {
   UniqueFd& pidfd_;
   int master_;
   bool stdin_open_;
+  cgroups::OomWatch* oom_;
   bool master_closed_ = false;
   bool exited_ = false;
   int status_ = 0;
@@ -219,6 +230,13 @@ void record_child_failure(const std::string& report, ContainerExit& result) {
   result.status = kStatusSetupFailed;
   if (space != std::string::npos) result.status = std::atoi(report.substr(0, space).c_str());
   result.failure = report.substr(space == std::string::npos ? 0 : space + 1);
+}
+
+cgroups::OomWatch place_in_scope(cgroups::ScopeRequest request, pid_t pid) {
+  request.pid = pid;
+  auto scope = cgroups::start_scope(request);
+  spdlog::debug("container placed in {} ({})", scope.unit, scope.leaf.string());
+  return cgroups::OomWatch(scope.cgroup);
 }
 
 UniqueFd open_user_namespace(pid_t pid) {
@@ -254,13 +272,30 @@ ContainerExit run_and_monitor(const ContainerPlan& plan,
     ::waitpid(pid, nullptr, 0);
     throw;
   }
-  if (::write(start.write_end.get(), "g", 1) != 1) throw_errno("start the container");
+  std::optional<cgroups::OomWatch> oom;
+  try {
+    if (plan.scope) oom.emplace(place_in_scope(*plan.scope, pid));
+  } catch (...) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    throw;
+  }
+  // The byte tells the child whether it now sits in a cgroup of its own to be given a
+  // cgroup namespace of.
+  if (::write(start.write_end.get(), oom ? "c" : "g", 1) != 1) throw_errno("start the container");
   start.write_end.reset();
   on_started(pid);
   UniqueFd master = plan.tty ? receive_fd(console.read_end.get()) : UniqueFd();
   {
     RawTerminal raw(master ? STDIN_FILENO : -1);
-    result.status = Relay(pid, pidfd, master ? master.get() : -1, plan.interactive).wait();
+    result.status =
+        Relay(pid, pidfd, master ? master.get() : -1, plan.interactive, oom ? &*oom : nullptr)
+            .wait();
+  }
+  if (oom) {
+    oom->update();
+    result.out_of_memory = oom->oom_kills() > 0;
+    result.memory_max = oom->memory_max();
   }
   std::string report = read_all(errors.read_end.get());
   if (!report.empty()) record_child_failure(report, result);

@@ -11,6 +11,8 @@ struct ContainerExit {
   int status = 0;           // as the shell reports it: code, or 128+signal
   UniqueFd user_namespace;  // the container's user namespace, kept for cleanup
   std::string failure;      // why setup or exec failed, when it did
+  bool out_of_memory = false;
+  std::optional<uint64_t> memory_max;
 };
 
 // Creates the container's first process in its namespaces, maps its ids, lets it run

@@ -221,6 +221,12 @@ void mount_proc_and_sys(int root_fd) {
   bind_into_root(root_fd, "/sys", "/sys", true);
 }
 
+void mount_cgroup_namespace(int root_fd) {
+  auto target = open_target(root_fd, "/sys/fs/cgroup", TargetKind::Directory);
+  mount_or_throw("cgroup2", fd_path(target), "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr,
+                 "cgroup2 on /sys/fs/cgroup");
+}
+
 void mount_etc_files(int root_fd, const ContainerPlan& plan) {
   for (const char* file : {"hosts", "hostname", "resolv.conf"})
     bind_into_root(root_fd, (plan.etc_dir / file).string(), std::string("/etc/") + file, false);
@@ -245,9 +251,10 @@ void mount_rootfs(const ContainerPlan& plan) {
                 kernel ? "overlay" : "fuse-overlayfs", plan.storage_driver, plan.rootfs.string());
 }
 
-void mount_system_filesystems(const ContainerPlan& plan) {
+void mount_system_filesystems(const ContainerPlan& plan, bool own_cgroup) {
   auto root = open_rootfs(plan);
   mount_proc_and_sys(root.get());
+  if (own_cgroup) mount_cgroup_namespace(root.get());
   mount_dev(root.get(), plan);
   mount_etc_files(root.get(), plan);
 }

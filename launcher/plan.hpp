@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cgroups/properties.hpp"
 #include "image/config.hpp"
 #include "userns/namespace.hpp"
 
@@ -55,6 +56,9 @@ struct ContainerPlan {
   bool new_network = false;
   struct winsize terminal_size = {};
   userns::Maps maps;
+  // A delegated systemd scope for the container (pid filled in by the monitor); none
+  // where the host cannot make one and no limit was asked for, or with --cgroups=disabled.
+  std::optional<cgroups::ScopeRequest> scope;
 };
 
 // The command line as docker builds it from the image and the run options:
