@@ -53,6 +53,7 @@ std::optional<cgroups::ScopeRequest> plan_scope(const ParsedCommand& command) {
   cgroups::ScopeRequest scope;
   scope.limits = cgroups::applicable_limits(limits, host);
   scope.bus_address = host.bus.address;
+  if (command.has("cgroup-parent")) scope.slice = command.value("cgroup-parent");
   return scope;
 }
 
