@@ -170,6 +170,21 @@ TEST_F(Userns, KeepIdWithAUidAboveTheRangeSizeLeavesAGapNotANegativeExtent) {
       << seen.out;
 }
 
+TEST_F(Userns, MapHelperWithoutSetuidIsNamedBeforeTrying) {
+  std::string image = load_busybox();
+  fs::path helpers = scratch("bin");
+  fs::create_directories(helpers);
+  for (const char* helper : {"newuidmap", "newgidmap"})
+    fs::copy_file(find_in_path(helper), helpers / helper);
+  Spawn spawn = installation().spawn({"run", "--rm", image, "echo", "ran"});
+  set_env(spawn.env, "PATH", helpers.string() + ":" + kDefaultPath);
+  Outcome seen = run(spawn);
+  EXPECT_EQ(seen.exit_code, 125) << seen.describe();
+  EXPECT_EQ(seen.out, "");
+  EXPECT_NE(seen.err.find((helpers / "newuidmap").string()), std::string::npos) << seen.describe();
+  EXPECT_TRUE(std::regex_search(seen.err, std::regex("setuid|cap_setuid"))) << seen.describe();
+}
+
 TEST_F(Userns, RuntimeDirOfAnotherUserIsRefusedWithTheReason) {
   std::string image = load_busybox();
   std::string foreign = fs::exists("/run/user/0") ? "/run/user/0" : "/run";
