@@ -221,9 +221,14 @@ void mount_proc_and_sys(int root_fd) {
   bind_into_root(root_fd, "/sys", "/sys", true);
 }
 
+// The host's cgroup2 arrives with the bind of /sys; the kernel refuses to stack the
+// same superblock on the root of its own mount (EBUSY), so a small tmpfs goes between.
 void mount_cgroup_namespace(int root_fd) {
   auto target = open_target(root_fd, "/sys/fs/cgroup", TargetKind::Directory);
-  mount_or_throw("cgroup2", fd_path(target), "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr,
+  mount_or_throw("tmpfs", fd_path(target), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                 "mode=755,size=4k", "tmpfs under /sys/fs/cgroup");
+  auto cgroup = open_target(root_fd, "/sys/fs/cgroup", TargetKind::Directory);
+  mount_or_throw("cgroup2", fd_path(cgroup), "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr,
                  "cgroup2 on /sys/fs/cgroup");
 }
 
