@@ -3,10 +3,10 @@
 //
 // Run it all through meson:
 //   meson test -C build --suite rootless --print-errorlogs
-// Run one test by hand (as a normal user with /etc/subuid and /etc/subgid entries; as
-// root it re-runs itself as roost-test, which `sudo scripts/setup test` creates):
-//   ROOST_BINARY=build/launcher/roost build/tests/rootless/rootless-tests
-//       --gtest_filter='Layers.UnreadableFilesUnpackAndStayRemovable'
+// Run some tests by hand, from the source directory, as a normal user with /etc/subuid
+// and /etc/subgid entries (as root it re-runs itself as roost-test, which
+// `sudo scripts/setup test` creates); --gtest_filter takes any pattern:
+//   ROOST_BINARY=build/launcher/roost build/tests/rootless/rootless-tests --gtest_filter=Io.*
 // List the tests with --gtest_list_tests. Each test works in its own directory under
 // $TMPDIR/roost-rootless-XXXXXX (removed at the end) with its own --root and --runroot.
 
@@ -14,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -44,17 +45,21 @@ int report_handoff_failure(int argc, char** argv, const std::string& reason) {
 
 int run_tests(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
-  rootless::make_run_dir();
   int status = RUN_ALL_TESTS();
   rootless::remove_run_dir();
   return status;
 }
 
+bool only_listing(const std::vector<std::string>& args) {
+  return std::find(args.begin(), args.end(), "--gtest_list_tests") != args.end();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (::geteuid() != 0) return run_tests(argc, argv);
-  rootless::Handoff handoff = rootless::run_as_test_user({argv + 1, argv + argc});
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (::geteuid() != 0 || only_listing(args)) return run_tests(argc, argv);
+  rootless::Handoff handoff = rootless::run_as_test_user(args);
   if (handoff.exit_code) return *handoff.exit_code;
   std::cerr << "rootless: " << handoff.failure << "\n";
   return report_handoff_failure(argc, argv, handoff.failure);

@@ -20,6 +20,15 @@ fs::path& run_dir_storage() {
   return dir;
 }
 
+void make_run_dir() {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string pattern =
+      std::string(tmp != nullptr && *tmp ? tmp : "/tmp") + "/roost-rootless-XXXXXX";
+  if (::mkdtemp(pattern.data()) == nullptr)
+    throw std::runtime_error("mkdtemp " + pattern + " failed");
+  run_dir_storage() = pattern;
+}
+
 std::string user_name() {
   const passwd* entry = ::getpwuid(::getuid());
   return entry != nullptr ? entry->pw_name : std::to_string(::getuid());
@@ -63,17 +72,8 @@ const std::string& roost_binary() {
 }
 
 const fs::path& run_dir() {
-  if (run_dir_storage().empty()) throw std::runtime_error("the run directory was not made");
+  if (run_dir_storage().empty()) make_run_dir();
   return run_dir_storage();
-}
-
-void make_run_dir() {
-  const char* tmp = std::getenv("TMPDIR");
-  std::string pattern =
-      std::string(tmp != nullptr && *tmp ? tmp : "/tmp") + "/roost-rootless-XXXXXX";
-  if (::mkdtemp(pattern.data()) == nullptr)
-    throw std::runtime_error("mkdtemp " + pattern + " failed");
-  run_dir_storage() = pattern;
 }
 
 void remove_run_dir() {

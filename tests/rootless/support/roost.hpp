@@ -11,9 +11,8 @@ namespace rootless {
 // The roost binary under test (ROOST_BINARY, set by meson).
 const std::string& roost_binary();
 
-// The directory of this run of the suite: made at start, removed at the end.
+// The directory of this run of the suite: made on first use, removed at the end.
 const std::filesystem::path& run_dir();
-void make_run_dir();
 void remove_run_dir();
 
 // Sets KEY in a KEY=VALUE environment, replacing an earlier value.
