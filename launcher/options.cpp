@@ -1,6 +1,7 @@
 #include "launcher/options.hpp"
 
 #include "launcher/commands.hpp"
+#include "launcher/completion.hpp"
 
 namespace roost::cli {
 
@@ -75,14 +76,15 @@ const std::vector<CommandSpec>& command_table() {
        true},
       {"load",
        "Load images from a docker-archive or oci-archive file",
-       {{"input", 'i', K::Path, "FILE", "Archive to read"},
+       {{"input", 'i', K::Path, "FILE", "Archive to read", {}, false, {"tar"}},
         {"quiet", 'q', K::None, "", "Print only the image names"}},
        {},
        cmd_load},
       {"import",
        "Make an image from a root filesystem tarball",
        {},
-       {{"FILE", K::Path}, {"NAME", K::Text}},
+       {{"FILE", K::Path, true, false, {}, {"tar", "tar.gz", "tgz", "tar.xz", "tar.zst"}},
+        {"NAME", K::Text}},
        cmd_import},
       {"images",
        "List images",
@@ -108,6 +110,18 @@ const std::vector<CommandSpec>& command_table() {
        {},
        cmd_ps},
       {"version", "Show roost's version", {}, {}, cmd_version},
+      {"completion",
+       "Print the completion script for bash, zsh or fish",
+       {},
+       {{"SHELL", K::Choice, true, false, {"bash", "zsh", "fish"}}},
+       cmd_completion},
+      {"__complete",
+       "Print store names for completion scripts",
+       {},
+       {{"KIND", K::Choice, true, false, {"images", "containers", "running"}}},
+       cmd_complete_names,
+       false,
+       true},
   };
   return commands;
 }

@@ -17,10 +17,11 @@ enum class ValueKind {
   Path,  // any file
   Directory,
   Signal,
-  Image,      // an image reference
-  Container,  // a container name or id
-  Choice,     // one of `choices`
-  KeyValue,   // KEY=VALUE
+  Image,             // an image reference
+  Container,         // a container name or id
+  RunningContainer,  // a container that is running (completion offers only those)
+  Choice,            // one of `choices`
+  KeyValue,          // KEY=VALUE
   Duration,
 };
 
@@ -32,13 +33,18 @@ struct OptionSpec {
   std::string_view help;
   std::vector<std::string_view> choices = {};
   bool repeatable = false;
+  // File name endings a Path value is expected to have ("tar", "tar.gz"); completion
+  // offers only those files (and directories to look into).
+  std::vector<std::string_view> extensions = {};
 };
 
 struct PositionalSpec {
   std::string_view name;  // IMAGE, COMMAND
   ValueKind kind = ValueKind::Text;
   bool required = true;
-  bool variadic = false;  // takes every remaining argument
+  bool variadic = false;                          // takes every remaining argument
+  std::vector<std::string_view> choices = {};     // for ValueKind::Choice
+  std::vector<std::string_view> extensions = {};  // as in OptionSpec
 };
 
 struct ParsedCommand;
@@ -53,6 +59,8 @@ struct CommandSpec {
   Handler handler = nullptr;
   // Options stop at the first positional (run IMAGE CMD --flag passes --flag on).
   bool options_end_at_positional = false;
+  // Used by the completion scripts only: not in --help, completions or man pages.
+  bool hidden = false;
 };
 
 const std::vector<OptionSpec>& global_options();

@@ -268,7 +268,7 @@ std::string render_help(const CommandSpec* command) {
     out += "roost: rootless containers for one user\n\nUsage: roost [GLOBAL OPTIONS] COMMAND\n\n";
     out += "Commands:\n";
     for (const auto& entry : command_table())
-      out += fmt::format("  {:<16} {}\n", entry.name, entry.summary);
+      if (!entry.hidden) out += fmt::format("  {:<16} {}\n", entry.name, entry.summary);
     out += "\nGlobal options:\n";
     render_options(out, global_options());
     out += "\nRun 'roost COMMAND --help' for a command's options.\n";
