@@ -2,6 +2,7 @@
 
 #include "launcher/commands.hpp"
 #include "launcher/completion.hpp"
+#include "launcher/manpages.hpp"
 
 namespace roost::cli {
 
@@ -120,6 +121,13 @@ const std::vector<CommandSpec>& command_table() {
        {},
        {{"KIND", K::Choice, true, false, {"images", "containers", "running"}}},
        cmd_complete_names,
+       false,
+       true},
+      {"__manpages",
+       "Write the manual pages into a directory",
+       {},
+       {{"DIRECTORY", K::Directory}},
+       cmd_manpages,
        false,
        true},
   };
