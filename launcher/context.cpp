@@ -152,6 +152,9 @@ Context make_context(const ParsedCommand& globals) {
   } else {
     apply_config_file(xdg_dir("XDG_CONFIG_HOME", ".config") / "roost/config.toml", settings);
   }
+  for (const char* option : {"root", "runroot"})
+    if (globals.has(option) && globals.value(option).empty())
+      throw UsageError(fmt::format("--{} needs a directory, not an empty value", option));
   if (globals.has("root")) settings.data_root = globals.value("root");
   if (globals.has("runroot")) settings.runtime_root = globals.value("runroot");
   if (globals.has("storage-driver")) settings.storage_driver = globals.value("storage-driver");

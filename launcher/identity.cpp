@@ -20,10 +20,16 @@ std::vector<std::string> split(const std::string& line, char separator) {
   return fields;
 }
 
+// Ids above this are refused, as podman does: the kernel reserves (uid_t)-1, and
+// tools disagree about the upper half.
+constexpr uint32_t kHighestId = 2147483647;
+
 std::optional<uint32_t> as_number(const std::string& text) {
   uint32_t value = 0;
   auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (text.empty() || error != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  if (value > kHighestId)
+    throw UsageError(fmt::format("-u {}: ids must be between 0 and {}", text, kHighestId));
   return value;
 }
 
@@ -97,6 +103,8 @@ Identity resolve_identity(const std::string& spec, const std::string& passwd,
     identity.supplementary_groups = supplementary_groups(group, (*entry)[0], identity.gid);
   }
   if (colon != std::string::npos) {
+    if (colon + 1 == spec.size())
+      throw UsageError(fmt::format("-u {}: a group must follow the colon (USER:GROUP)", spec));
     identity.gid = resolve_group(spec.substr(colon + 1), group);
     identity.supplementary_groups.clear();
   }

@@ -245,9 +245,19 @@ UniqueFd open_rootfs(const ContainerPlan& plan) {
 
 }  // namespace
 
+// The upper directory was made by the caller, who is not root inside under keep-id.
+// "/" must belong to the container's root, and fuse-overlayfs would otherwise ask
+// itself for ACLs through its own mount once the root is pivoted, and hang.
+void give_upper_to_container_root(const ContainerPlan& plan) {
+  for (const auto& dir : {plan.upper_dir, plan.work_dir})
+    if (::chown(dir.c_str(), 0, 0) < 0)
+      throw_errno(fmt::format("give {} to the container's root", dir.string()));
+}
+
 void mount_rootfs(const ContainerPlan& plan) {
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0)
     throw_errno("make the container's mounts private");
+  give_upper_to_container_root(plan);
   enter_layers_directory(plan);
   bool kernel = plan.storage_driver != "fuse-overlayfs" &&
                 try_kernel_overlay(plan, plan.storage_driver == "overlay");

@@ -133,3 +133,13 @@ TEST(Identity, EmptyIsRoot) {
   EXPECT_EQ(identity.uid, 0u);
   EXPECT_EQ(identity.home, "/root");
 }
+
+TEST(Identity, IdsBeyondTheSignedRangeAreRefused) {
+  EXPECT_THROW(resolve_identity("4294967295", kPasswd, kGroup), roost::UsageError);
+  EXPECT_THROW(resolve_identity("0:2147483648", kPasswd, kGroup), roost::UsageError);
+  EXPECT_EQ(resolve_identity("2147483647", "", "").uid, 2147483647u);
+}
+
+TEST(Identity, EmptyGroupAfterColonIsRefused) {
+  EXPECT_THROW(resolve_identity("1000:", kPasswd, kGroup), roost::UsageError);
+}
