@@ -1,6 +1,7 @@
 #include "launcher/options.hpp"
 
 #include "launcher/commands.hpp"
+#include "launcher/commands_info.hpp"
 #include "launcher/completion.hpp"
 #include "launcher/manpages.hpp"
 
@@ -123,6 +124,16 @@ const std::vector<CommandSpec>& command_table() {
        cmd_complete_names,
        false,
        true},
+      {"info",
+       "Show what roost uses on this machine: versions, storage, id maps, cgroups",
+       {{"format", 0, K::Choice, "FORMAT", "Output format", {"text", "json"}}},
+       {},
+       cmd_info},
+      {"doctor",
+       "Check what rootless containers need here and say how to fix what is missing",
+       {{"format", 0, K::Choice, "FORMAT", "Output format", {"text", "json"}}},
+       {},
+       cmd_doctor},
       {"__manpages",
        "Write the manual pages into a directory",
        {},
