@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
+
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
@@ -112,6 +115,24 @@ TEST(CompletionNames, ImageNamesComeFromRecordsWithShortFormsOfLocalOnes) {
   EXPECT_EQ(image_names(store.path()),
             (std::vector<std::string>{"bb:2", "busybox:1", "docker.io/library/alpine:3.19",
                                       "localhost/bb:2", "localhost/busybox:1"}));
+}
+
+// Names only: each record's config is skipped while parsing, so that hundreds of images
+// with long configs still complete at once.
+TEST(CompletionNames, HundredsOfImagesAreListedQuickly) {
+  ScratchDir store;
+  image::ImageRecord record = record_named("0", {});
+  record.config.env = std::vector<std::string>(200, "PADDING=" + std::string(100, 'x'));
+  for (int i = 0; i < 500; ++i) {
+    record.id = fmt::format("{:064x}", i);
+    record.names = {fmt::format("localhost/app{}:1", i)};
+    write(store.path() / "images" / (record.id + ".json"), image::record_to_json(record));
+  }
+  auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(image_names(store.path()).size(), 1000u);
+  auto spent = std::chrono::steady_clock::now() - started;
+  EXPECT_LT(spent, std::chrono::seconds(1))
+      << std::chrono::duration_cast<std::chrono::milliseconds>(spent).count() << " ms";
 }
 
 TEST(CompletionNames, AStoreWithoutImagesHasNoNames) {
