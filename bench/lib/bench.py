@@ -14,11 +14,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import image  # noqa: E402
 import memory  # noqa: E402
+import scale  # noqa: E402
 import start  # noqa: E402
 from common import Report  # noqa: E402
 from tools import Tools  # noqa: E402
 
-SECTIONS = {"start": start, "image": image, "memory": memory}
+SECTIONS = {"start": start, "image": image, "memory": memory, "scale": scale}
 
 
 def main():
