@@ -18,6 +18,7 @@
 #include "common/error.hpp"
 #include "common/fd.hpp"
 #include "common/fs.hpp"
+#include "launcher/descriptors.hpp"
 #include "launcher/identity.hpp"
 #include "launcher/mounts.hpp"
 #include "launcher/security.hpp"
@@ -113,6 +114,13 @@ void detach_stdin() {
   if (!null || ::dup2(null.get(), STDIN_FILENO) < 0) throw_errno("open /dev/null as stdin");
 }
 
+void connect_captured_output(const ChildChannels& channels) {
+  if (channels.stdout_write < 0) return;
+  if (::dup2(channels.stdout_write, STDOUT_FILENO) < 0 ||
+      ::dup2(channels.stderr_write, STDERR_FILENO) < 0)
+    throw_errno("connect the container's output to its monitor");
+}
+
 std::string read_optional(const char* path) {
   try {
     return fs::read_file(path);
@@ -179,8 +187,9 @@ void prepare_namespaces(const ContainerPlan& plan, bool own_cgroup) {
 [[noreturn]] void start_command(const ContainerPlan& plan, const ChildChannels& channels) {
   if (plan.tty)
     attach_terminal(plan, channels.console_write);
-  else if (!plan.interactive)
+  else if (!plan.interactive || channels.stdout_write >= 0)
     detach_stdin();
+  if (!plan.tty) connect_captured_output(channels);
   auto identity =
       resolve_identity(plan.user, read_optional("/etc/passwd"), read_optional("/etc/group"));
   enter_working_dir(plan.working_dir);
@@ -194,18 +203,12 @@ void report_failure(int error_write, int status, const std::string& message) {
   [[maybe_unused]] auto written = ::write(error_write, text.data(), text.size());
 }
 
-}  // namespace
-
-void run_container_child(const ContainerPlan& plan, const ChildChannels& channels) {
+// Runs `steps` (which end in exec); a failure is reported through the error pipe and
+// ends the process with podman's status for it.
+template <typename Steps>
+[[noreturn]] void run_reporting_failure(const ChildChannels& channels, Steps&& steps) {
   try {
-    bool own_cgroup = wait_for_maps(channels.start_read);
-    prepare_namespaces(plan, own_cgroup);
-    if (plan.init) {
-      pid_t command = ::fork();
-      if (command < 0) throw_errno("fork the container's command under --init");
-      if (command > 0) ::_exit(run_init(command));
-    }
-    start_command(plan, channels);
+    steps();
   } catch (const ExecFailure& failure) {
     report_failure(channels.error_write, failure.status(), failure.what());
     ::_exit(failure.status());
@@ -215,6 +218,34 @@ void run_container_child(const ContainerPlan& plan, const ChildChannels& channel
     report_failure(channels.error_write, kStatusSetupFailed, error.what());
   }
   ::_exit(kStatusSetupFailed);
+}
+
+}  // namespace
+
+void run_container_child(const ContainerPlan& plan, const ChildChannels& channels) {
+  close_descriptors_except({channels.start_read, channels.error_write, channels.console_write,
+                            channels.stdout_write, channels.stderr_write});
+  run_reporting_failure(channels, [&] {
+    bool own_cgroup = wait_for_maps(channels.start_read);
+    prepare_namespaces(plan, own_cgroup);
+    if (plan.init) {
+      pid_t command = ::fork();
+      if (command < 0) throw_errno("fork the container's command under --init");
+      if (command > 0) {
+        // The command's exec closes the error pipe; the init must not hold it open.
+        ::close(channels.error_write);
+        ::_exit(run_init(command));
+      }
+    }
+    start_command(plan, channels);
+  });
+}
+
+void run_exec_child(const ContainerPlan& plan, const ChildChannels& channels) {
+  run_reporting_failure(channels, [&] {
+    become_namespace_root();
+    start_command(plan, channels);
+  });
 }
 
 }  // namespace roost::cli

@@ -9,6 +9,8 @@ struct ChildChannels {
   int start_read = -1;     // the monitor writes one byte once the id maps are in place
   int error_write = -1;    // close-on-exec: "STATUS message" if setup or exec fails
   int console_write = -1;  // with a terminal: the pty master travels back over it
+  int stdout_write = -1;   // captured output: the command's stdout and stderr
+  int stderr_write = -1;
 };
 
 // The exit statuses of podman for a command that could not be started.
@@ -18,5 +20,11 @@ inline constexpr int kStatusNotFound = 127;
 
 // Runs in the cloned child (PID 1 of the new namespaces); never returns.
 [[noreturn]] void run_container_child(const ContainerPlan& plan, const ChildChannels& channels);
+
+// Runs a command in a running container whose namespaces the caller has joined (exec):
+// becomes root of its user namespace, then sets up the terminal, the user, the working
+// directory and the security settings from `plan` as for the first process, and execs
+// plan.argv. Never returns; failures go to channels.error_write as for the first process.
+[[noreturn]] void run_exec_child(const ContainerPlan& plan, const ChildChannels& channels);
 
 }  // namespace roost::cli

@@ -15,5 +15,15 @@ int cmd_tag(const ParsedCommand& command, Context& context);
 int cmd_run(const ParsedCommand& command, Context& context);
 int cmd_rm(const ParsedCommand& command, Context& context);
 int cmd_ps(const ParsedCommand& command, Context& context);
+int cmd_create(const ParsedCommand& command, Context& context);
+int cmd_start(const ParsedCommand& command, Context& context);
+int cmd_stop(const ParsedCommand& command, Context& context);
+int cmd_kill(const ParsedCommand& command, Context& context);
+int cmd_restart(const ParsedCommand& command, Context& context);
+int cmd_wait(const ParsedCommand& command, Context& context);
+int cmd_inspect(const ParsedCommand& command, Context& context);
+int cmd_logs(const ParsedCommand& command, Context& context);
+int cmd_exec(const ParsedCommand& command, Context& context);
+int cmd_container_prune(const ParsedCommand& command, Context& context);
 
 }  // namespace roost::cli

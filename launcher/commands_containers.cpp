@@ -1,52 +1,151 @@
+#include <csignal>
+
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "launcher/commands.hpp"
 #include "launcher/containers.hpp"
+#include "launcher/launch.hpp"
+#include "launcher/lifecycle.hpp"
 #include "launcher/runtime.hpp"
 
 namespace roost::cli {
 
-int cmd_rm(const ParsedCommand& command, Context& context) {
-  ContainerStore containers(context.settings.data_root, context.settings.runtime_root);
+namespace {
+
+// The containers named, or all of them for --all; missing names fail unless --force.
+// Every one is checked before any is removed, so that bad input changes nothing.
+std::vector<ContainerRecord> containers_to_remove(const ParsedCommand& command,
+                                                  const ContainerStore& store) {
+  bool force = command.has("force");
+  if (command.has("all") && !command.positionals.empty())
+    throw UsageError("roost rm: give container names or --all, not both");
+  if (!command.has("all") && command.positionals.empty())
+    throw UsageError("roost rm: missing CONTAINER; see 'roost rm --help'");
   std::vector<ContainerRecord> doomed;
+  if (command.has("all")) doomed = store.list();
   for (const auto& name : command.positionals) {
-    auto record = containers.find(name);
-    if (!record) {
-      if (command.has("force")) continue;
+    auto record = store.find(name);
+    if (record)
+      doomed.push_back(*record);
+    else if (!force)
       throw UsageError(fmt::format("no container named {}; see 'roost ps -a'", name));
-    }
-    if (record->status == "running")
-      throw UsageError(fmt::format("container {} is running; stop it first", record->name));
-    doomed.push_back(*record);
   }
-  if (doomed.empty()) return 0;
-  in_user_namespace(context, [&] {
-    for (const auto& record : doomed) fs::remove_tree(containers.data_dir(record.id));
-    return 0;
-  });
   for (const auto& record : doomed) {
-    containers.forget(record);
-    fmt::print("{}\n", record.id);
+    if (force) continue;
+    if (is_active(record))
+      throw wrong_state(record, fmt::format("stop it first or use 'roost rm -f {}'", record.name));
+    if (record.status == kCorrupt)
+      throw wrong_state(record, fmt::format("remove it with 'roost rm -f {}'", record.id));
   }
+  return doomed;
+}
+
+// Under the container's lock: kills what still runs, then removes it. A container
+// removed meanwhile by another command counts as removed.
+bool remove_one(const Context& context, const ContainerStore& store, const ContainerRecord& found,
+                bool force) {
+  ContainerLock lock;
+  try {
+    lock = store.lock(found);
+  } catch (const UsageError&) {
+    return force;
+  }
+  auto record = store.reload(found);
+  if (is_active(record) && !force)
+    throw wrong_state(record, fmt::format("stop it first or use 'roost rm -f {}'", record.name));
+  if (record.status == kRunning) stop_process(record, SIGKILL, 0);
+  remove_container(context, store, record);
+  return true;
+}
+
+std::string joined_command(const ContainerRecord& record, size_t width) {
+  std::string joined;
+  for (const auto& arg : record.command) joined += (joined.empty() ? "" : " ") + arg;
+  if (width > 3 && joined.size() > width) joined = joined.substr(0, width - 3) + "...";
+  return joined;
+}
+
+nlohmann::json ps_entry(const ContainerRecord& record) {
+  nlohmann::json entry = {{"Id", record.id},
+                          {"Names", {record.name}},
+                          {"Image", record.image_name},
+                          {"ImageID", record.image_id},
+                          {"Command", record.command},
+                          {"Created", record.created},
+                          {"State", record.status},
+                          {"Status", describe_status(record)},
+                          {"Pid", record.status == kRunning ? record.process.pid : 0},
+                          {"StartedAt", record.started_at},
+                          {"FinishedAt", record.finished_at},
+                          {"AutoRemove", record.remove_on_exit}};
+  entry["ExitCode"] = record.exit_code ? nlohmann::json(*record.exit_code) : nullptr;
+  if (!record.error.empty()) entry["Error"] = record.error;
+  return entry;
+}
+
+void print_ps_table(const std::vector<ContainerRecord>& records, bool no_trunc) {
+  fmt::print("{:<14} {:<28} {:<24} {:<32} {:<26} {}\n", "CONTAINER ID", "IMAGE", "COMMAND",
+             "CREATED", "STATUS", "NAMES");
+  for (const auto& record : records) {
+    auto id = no_trunc ? record.id : record.id.substr(0, 12);
+    fmt::print("{:<14} {:<28} {:<24} {:<32} {:<26} {}\n", id, record.image_name,
+               joined_command(record, no_trunc ? 0 : 22), record.created.substr(0, 19) + "Z",
+               describe_status(record), record.name.empty() ? "-" : record.name);
+  }
+}
+
+}  // namespace
+
+int cmd_rm(const ParsedCommand& command, Context& context) {
+  ContainerStore store(context.settings.data_root, context.settings.runtime_root);
+  for (const auto& record : containers_to_remove(command, store))
+    if (remove_one(context, store, record, command.has("force"))) fmt::print("{}\n", record.id);
   return 0;
 }
 
 int cmd_ps(const ParsedCommand& command, Context& context) {
-  ContainerStore containers(context.settings.data_root, context.settings.runtime_root);
-  fmt::print("{:<14} {:<28} {:<24} {:<22} {:<16} {}\n", "CONTAINER ID", "IMAGE", "COMMAND",
-             "CREATED", "STATUS", "NAMES");
-  for (const auto& record : containers.list()) {
-    if (record.status != "running" && !command.has("all")) continue;
-    std::string joined;
-    for (const auto& arg : record.command) joined += (joined.empty() ? "" : " ") + arg;
-    if (joined.size() > 22) joined = joined.substr(0, 19) + "...";
-    std::string status =
-        record.status == "exited" ? fmt::format("Exited ({})", record.exit_code) : record.status;
-    fmt::print("{:<14} {:<28} {:<24} {:<22} {:<16} {}\n", record.id.substr(0, 12),
-               record.image_name, joined, record.created, status, record.name);
+  ContainerStore store(context.settings.data_root, context.settings.runtime_root);
+  std::vector<ContainerRecord> shown;
+  for (auto& record : store.list())
+    if (command.has("all") || record.status == kRunning) shown.push_back(std::move(record));
+  if (command.has("quiet")) {
+    for (const auto& record : shown)
+      fmt::print("{}\n", command.has("no-trunc") ? record.id : record.id.substr(0, 12));
+  } else if (command.value("format", "table") == "json") {
+    auto entries = nlohmann::json::array();
+    for (const auto& record : shown) entries.push_back(ps_entry(record));
+    fmt::print("{}\n", entries.dump(2));
+  } else {
+    print_ps_table(shown, command.has("no-trunc"));
   }
+  return 0;
+}
+
+int cmd_container_prune(const ParsedCommand&, Context& context) {
+  ContainerStore store(context.settings.data_root, context.settings.runtime_root);
+  for (const auto& record : store.list()) {
+    if (is_active(record)) continue;
+    try {
+      ContainerLock lock = store.lock(record);
+      auto current = store.reload(record);
+      if (is_active(current)) continue;
+      remove_container(context, store, current);
+      fmt::print("{}\n", record.id);
+    } catch (const UsageError&) {
+      spdlog::debug("container {} was removed meanwhile", record.id);
+    }
+  }
+  auto leftovers = store.retired_dirs();
+  if (!leftovers.empty())
+    in_user_namespace(context, [&] {
+      for (const auto& dir : leftovers) fs::remove_tree(dir);
+      return 0;
+    });
   return 0;
 }
 

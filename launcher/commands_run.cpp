@@ -1,21 +1,20 @@
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <climits>
+#include <cctype>
+#include <charconv>
+#include <regex>
 
-#include "cgroups/host.hpp"
 #include "cgroups/limits.hpp"
-#include "cgroups/stats.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "image/config.hpp"
 #include "launcher/commands.hpp"
 #include "launcher/containers.hpp"
-#include "launcher/monitor.hpp"
+#include "launcher/launch.hpp"
 #include "launcher/plan.hpp"
 #include "launcher/runtime.hpp"
 #include "launcher/signals.hpp"
@@ -23,61 +22,6 @@
 namespace roost::cli {
 
 namespace {
-
-cgroups::LimitRequest limit_request(const ParsedCommand& command) {
-  cgroups::LimitRequest request;
-  for (auto key : cgroups::kLimitKeys)
-    if (command.has(key)) request.set(key, command.value(key));
-  return request;
-}
-
-// A scope wherever the host can make one (as podman does with systemd), so the
-// container's processes are accounted and stoppable as a unit; limits on a host that
-// cannot are refused before anything starts.
-std::optional<cgroups::ScopeRequest> plan_scope(const ParsedCommand& command) {
-  auto request = limit_request(command);
-  auto limits = cgroups::parse_limits(request);
-  if (command.value("cgroups") == "disabled") {
-    if (!request.empty())
-      throw UsageError(
-          fmt::format("--{} needs a cgroup, but --cgroups=disabled was given; drop "
-                      "one of them",
-                      request.values.begin()->first));
-    return std::nullopt;
-  }
-  auto host = cgroups::detect_host_support();
-  if (!host.can_limit && request.empty()) {
-    spdlog::debug("no cgroup is created for this container: {}", host.reason);
-    return std::nullopt;
-  }
-  cgroups::ScopeRequest scope;
-  scope.limits = cgroups::applicable_limits(limits, host);
-  scope.bus_address = host.bus.address;
-  if (command.has("cgroup-parent")) scope.slice = command.value("cgroup-parent");
-  return scope;
-}
-
-std::string resolv_conf_content(bool new_network) {
-  if (new_network) return "";
-  std::error_code error;
-  auto resolved = std::filesystem::canonical("/etc/resolv.conf", error);
-  if (error) {
-    spdlog::warn("/etc/resolv.conf cannot be resolved ({}); the container gets an empty one",
-                 error.message());
-    return "";
-  }
-  return fs::read_file(resolved);
-}
-
-void write_etc_files(const ContainerPlan& plan, const std::string& name) {
-  fs::write_file_atomic(plan.etc_dir / "hostname", plan.hostname + "\n");
-  fs::write_file_atomic(plan.etc_dir / "hosts",
-                        fmt::format("127.0.0.1\tlocalhost localhost.localdomain\n"
-                                    "::1\tlocalhost localhost.localdomain ip6-localhost "
-                                    "ip6-loopback\n127.0.1.1\t{} {}\n",
-                                    plan.hostname, name));
-  fs::write_file_atomic(plan.etc_dir / "resolv.conf", resolv_conf_content(plan.new_network));
-}
 
 std::vector<std::string> env_file_lines(const ParsedCommand& command) {
   std::vector<std::string> lines;
@@ -126,7 +70,6 @@ void describe_process(const ParsedCommand& command, const image::ImageRecord& im
   if (plan.working_dir[0] != '/')
     throw UsageError(
         fmt::format("working directory {} must be an absolute path", plan.working_dir));
-  if (plan.tty) ::ioctl(STDIN_FILENO, TIOCGWINSZ, &plan.terminal_size);
 }
 
 // Top layer first. A layer that appears again higher up adds nothing below that copy,
@@ -169,60 +112,133 @@ void place_container(ContainerPlan& plan, const ContainerStore& containers,
   plan.work_dir = data / "work";
   plan.rootfs = data / "rootfs";
   plan.etc_dir = containers.runtime_dir(record.id);
-  if (plan.scope) plan.scope->name = record.name;
   plan.env = resolve_environment(image.config, env_file_lines(command), command.all("env"),
                                  plan.tty, plan.hostname);
-  write_etc_files(plan, record.name);
 }
 
-void remove_container(ContainerStore& containers, const ContainerRecord& record,
-                      const ContainerExit& exit) {
-  try {
-    if (exit.user_namespace)
-      remove_in_namespace(exit.user_namespace, {containers.data_dir(record.id)});
-    containers.forget(record);
-  } catch (const Error& error) {
-    spdlog::warn("container {} was not removed completely: {}; remove it with 'roost rm {}'",
-                 record.name, error.what(), record.name);
+// 10m, 512k, 1g, 1048576 (bytes); b and ib suffixes are accepted.
+uint64_t parse_byte_size(const std::string& text, const std::string& what) {
+  uint64_t number = 0;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), number);
+  std::string unit(end, text.data() + text.size());
+  for (auto& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (unit.ends_with("ib")) unit.erase(unit.size() - 2, 1);
+  if (unit.size() == 2 && unit[1] == 'b') unit.pop_back();
+  static const std::map<std::string, uint64_t> kUnits = {
+      {"", 1}, {"b", 1}, {"k", 1024}, {"m", 1024 * 1024}, {"g", 1024 * 1024 * 1024}};
+  auto found = kUnits.find(unit);
+  if (error != std::errc() || found == kUnits.end() || number == 0)
+    throw UsageError(
+        fmt::format("{} {}: not a size; use a number with k, m or g (10m)", what, text));
+  return number * found->second;
+}
+
+void apply_log_options(const ParsedCommand& command, ContainerSettings& settings) {
+  settings.log_driver = command.value("log-driver", "k8s-file");
+  for (const auto& option : command.all("log-opt")) {
+    auto equals = option.find('=');
+    std::string key = option.substr(0, equals);
+    if (key != "max-size" || equals == std::string::npos)
+      throw UsageError(fmt::format(
+          "--log-opt {}: unknown log option; the k8s-file driver takes max-size=SIZE", option));
+    settings.log_max_size = parse_byte_size(option.substr(equals + 1), "--log-opt max-size");
   }
 }
 
-}  // namespace
+ContainerSettings container_settings(const ParsedCommand& command,
+                                     const image::ImageConfig& config) {
+  ContainerSettings settings;
+  for (auto key : cgroups::kLimitKeys)
+    if (command.has(key)) settings.limits[std::string(key)] = command.value(key);
+  settings.cgroups_disabled = command.value("cgroups") == "disabled";
+  settings.cgroup_parent = command.value("cgroup-parent");
+  settings.stop_signal = command.value("stop-signal", config.stop_signal);
+  if (!settings.stop_signal.empty())
+    settings.stop_signal = signal_name(parse_signal(settings.stop_signal, "--stop-signal"));
+  if (command.has("stop-timeout")) {
+    double timeout = std::stod(command.value("stop-timeout"));
+    if (timeout < 0 || timeout > 86400)
+      throw UsageError(fmt::format("--stop-timeout {}: use seconds from 0 to 86400",
+                                   command.value("stop-timeout")));
+    settings.stop_timeout = static_cast<int>(timeout);
+  }
+  apply_log_options(command, settings);
+  return settings;
+}
 
-int cmd_run(const ParsedCommand& command, Context& context) {
-  auto scope = plan_scope(command);
+void check_name(const std::string& name) {
+  static const std::regex kValid("[a-zA-Z0-9][a-zA-Z0-9_.-]*");
+  if (!name.empty() && !std::regex_match(name, kValid))
+    throw UsageError(fmt::format(
+        "--name {}: a container name starts with a letter or digit and holds only letters, "
+        "digits, '_', '.' and '-'",
+        name));
+}
+
+// Plans everything first, so that bad input changes nothing, then saves the container.
+ContainerRecord create_container(const ParsedCommand& command, Context& context,
+                                 const ContainerStore& store) {
+  check_name(command.value("name"));
   auto image = resolve_image(context, command.positionals[0]);
   image::check_platform(image.config, command.positionals[0]);
-  auto plan = make_plan(command, context, image);
-  plan.scope = scope;
-  ContainerStore containers(context.settings.data_root, context.settings.runtime_root);
   ContainerRecord record;
+  record.settings = container_settings(command, image.config);
+  plan_scope(record.settings);
+  auto plan = make_plan(command, context, image);
   record.name = command.value("name");
   record.image_name = command.positionals[0];
   record.image_id = image.id;
   record.command = plan.argv;
   record.remove_on_exit = command.has("rm");
-  record = containers.create(record);
-  place_container(plan, containers, record, command, image);
-  ContainerExit exit;
+  return store.create(record, [&](ContainerRecord& created) {
+    place_container(plan, store, created, command, image);
+    created.plan = plan;
+  });
+}
+
+void discard(const Context& context, const ContainerStore& store, const ContainerRecord& record) {
   try {
-    exit = run_and_monitor(plan, [&](pid_t pid) {
-      record.status = "running";
-      record.pid = pid;
-      containers.save_state(record);
-    });
+    remove_container(context, store, record);
+  } catch (const Error& error) {
+    spdlog::warn("container {} was not removed: {}; remove it with 'roost rm -f {}'", record.name,
+                 error.what(), record.name);
+  }
+}
+
+int run_in_background(const Context& context, const ContainerStore& store,
+                      const ContainerRecord& record) {
+  int status = run_detached(context, store, record);
+  if (status == 0) {
+    fmt::print("{}\n", record.id);
+    return 0;
+  }
+  // Setup failed before the command ran: nothing of this run is kept.
+  if (auto now = store.find(record.id); now && now->status == kCreated)
+    discard(context, store, *now);
+  return status;
+}
+
+}  // namespace
+
+int cmd_run(const ParsedCommand& command, Context& context) {
+  ContainerStore store(context.settings.data_root, context.settings.runtime_root);
+  auto record = create_container(command, context, store);
+  ContainerLock lock = store.lock(record);
+  if (command.has("detach")) return run_in_background(context, store, record);
+  try {
+    return run_attached(context, store, record, lock);
   } catch (const Error&) {
-    containers.forget(record);
+    lock.release();
+    discard(context, store, record);
     throw;
   }
-  if (!exit.failure.empty()) std::fprintf(stderr, "Error: %s\n", exit.failure.c_str());
-  if (exit.out_of_memory)
-    spdlog::error("{}: {}", record.name, cgroups::out_of_memory_message(exit.memory_max));
-  record.status = "exited";
-  record.exit_code = exit.status;
-  containers.save_state(record);
-  if (record.remove_on_exit) remove_container(containers, record, exit);
-  return exit.status;
+}
+
+int cmd_create(const ParsedCommand& command, Context& context) {
+  ContainerStore store(context.settings.data_root, context.settings.runtime_root);
+  auto record = create_container(command, context, store);
+  fmt::print("{}\n", record.id);
+  return 0;
 }
 
 }  // namespace roost::cli

@@ -9,7 +9,6 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -29,6 +28,10 @@ namespace roost::cli {
 
 namespace {
 
+// Output still arriving after the process ended is read for this long at most
+// between two pieces (something outside its pid namespace may hold the pipe).
+constexpr int kDrainQuietMs = 1000;
+
 struct Pipe {
   UniqueFd read_end;
   UniqueFd write_end;
@@ -46,27 +49,6 @@ Pipe make_socket_pair() {
     throw_errno("create a socket pair");
   return {UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
-
-// Puts the caller's terminal into raw mode for the relay and restores it afterwards.
-class RawTerminal {
- public:
-  explicit RawTerminal(int fd) : fd_(fd) {
-    if (!::isatty(fd) || ::tcgetattr(fd, &saved_) < 0) return;
-    struct termios raw = saved_;
-    ::cfmakeraw(&raw);
-    active_ = ::tcsetattr(fd, TCSADRAIN, &raw) == 0;
-  }
-  ~RawTerminal() {
-    if (active_) ::tcsetattr(fd_, TCSADRAIN, &saved_);
-  }
-  RawTerminal(const RawTerminal&) = delete;
-  RawTerminal& operator=(const RawTerminal&) = delete;
-
- private:
-  int fd_;
-  struct termios saved_ = {};
-  bool active_ = false;
-};
 
 uint64_t namespace_flags(const ContainerPlan& plan) {
   uint64_t flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
@@ -90,6 +72,215 @@ pid_t clone_child(const ContainerPlan& plan, UniqueFd& pidfd) {
   return static_cast<pid_t>(pid);
 }
 
+// Reads what is there; false at end of file or on an error that ends the stream (EIO
+// from a pty master whose terminal is closed).
+bool read_some(int from, Stream stream, const OutputSink& sink) {
+  char buffer[16384];
+  ssize_t n = ::read(from, buffer, sizeof buffer);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN)) return true;
+  if (n <= 0) return false;
+  sink(stream, std::string_view(buffer, static_cast<size_t>(n)));
+  return true;
+}
+
+void copy_terminal_size(int from, int to) {
+  struct winsize size;
+  if (::ioctl(from, TIOCGWINSZ, &size) == 0) ::ioctl(to, TIOCSWINSZ, &size);
+}
+
+const sigset_t& relay_signal_set() {
+  static sigset_t set = [] {
+    sigset_t s = forwarded_signals();
+    sigaddset(&s, SIGCHLD);
+    return s;
+  }();
+  return set;
+}
+
+class Relay {
+ public:
+  Relay(pid_t pid, const UniqueFd& pidfd, const RelayEnds& ends, const OutputSink& sink)
+      : pid_(pid), pidfd_(pidfd), ends_(ends), sink_(sink) {
+    stdin_open_ = ends.forward_stdin && ends.terminal >= 0;
+    signals_.reset(::signalfd(-1, &relay_signal_set(), SFD_CLOEXEC | SFD_NONBLOCK));
+    if (!signals_) throw_errno("create a signalfd");
+  }
+
+  void watch_memory_events(int fd, const std::function<void()>& on_event) {
+    memory_fd_ = fd;
+    on_memory_event_ = on_event;
+  }
+
+  int wait() {
+    while (!exited_) poll_once();
+    drain();
+    return status_;
+  }
+
+ private:
+  enum Slot { kSignals, kTerminal, kOut, kErr, kStdin, kMemory, kSlots };
+
+  void poll_once() {
+    struct pollfd fds[kSlots] = {{signals_.get(), POLLIN, 0},
+                                 {ends_.terminal, POLLIN, 0},
+                                 {ends_.out, POLLIN, 0},
+                                 {ends_.err, POLLIN, 0},
+                                 {-1, POLLIN, 0},
+                                 {memory_fd_, POLLIN, 0}};
+    if (stdin_open_) fds[kStdin].fd = STDIN_FILENO;
+    if (::poll(fds, kSlots, -1) < 0 && errno != EINTR) throw_errno("poll the container's streams");
+    if ((fds[kMemory].revents & POLLIN) && on_memory_event_) on_memory_event_();
+    if (fds[kSignals].revents & POLLIN) handle_signals();
+    pump(fds[kTerminal], ends_.terminal, Stream::Stdout);
+    pump(fds[kOut], ends_.out, Stream::Stdout);
+    pump(fds[kErr], ends_.err, Stream::Stderr);
+    if (stdin_open_ && (fds[kStdin].revents & (POLLIN | POLLHUP)) && !copy_stdin())
+      stdin_open_ = false;
+    // A terminal whose every slave end is closed means the container is ending; without
+    // this the relay would spin on POLLHUP until SIGCHLD.
+    if (terminal_closed_ && !exited_) reap(0);
+  }
+
+  void pump(const struct pollfd& polled, int& fd, Stream stream) {
+    if (fd < 0 || !(polled.revents & (POLLIN | POLLHUP | POLLERR))) return;
+    if (read_some(fd, stream, sink_)) return;
+    if (fd == ends_.terminal) terminal_closed_ = true;
+    fd = -1;
+  }
+
+  bool copy_stdin() {
+    char buffer[16384];
+    ssize_t n = ::read(STDIN_FILENO, buffer, sizeof buffer);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return true;
+    if (n <= 0) return false;
+    return write_fully(ends_.terminal, std::string_view(buffer, static_cast<size_t>(n)));
+  }
+
+  void handle_signals() {
+    struct signalfd_siginfo info;
+    while (::read(signals_.get(), &info, sizeof info) == sizeof info) {
+      int sig = static_cast<int>(info.ssi_signo);
+      if (sig == SIGCHLD) {
+        reap(WNOHANG);
+      } else if (sig == SIGWINCH && ends_.terminal >= 0) {
+        copy_terminal_size(STDIN_FILENO, ends_.terminal);
+      } else {
+        spdlog::debug("forwarding signal {} to pid {}", sig, pid_);
+        ::syscall(SYS_pidfd_send_signal, pidfd_.get(), sig, nullptr, 0);
+      }
+    }
+  }
+
+  void reap(int options) {
+    int wait_status = 0;
+    pid_t done = ::waitpid(pid_, &wait_status, options);
+    if (done == pid_) {
+      exited_ = true;
+      status_ = shell_status(wait_status);
+    }
+  }
+
+  // What the process wrote just before it ended is still in the pipes or the terminal.
+  void drain() {
+    for (int* fd : {&ends_.terminal, &ends_.out, &ends_.err}) {
+      if (*fd < 0) continue;
+      ::fcntl(*fd, F_SETFL, ::fcntl(*fd, F_GETFL) | O_NONBLOCK);
+      Stream stream = fd == &ends_.err ? Stream::Stderr : Stream::Stdout;
+      int quiet_ms = fd == &ends_.terminal ? 0 : kDrainQuietMs;
+      for (;;) {
+        struct pollfd polled = {*fd, POLLIN, 0};
+        if (::poll(&polled, 1, quiet_ms) <= 0) break;
+        char buffer[16384];
+        ssize_t n = ::read(*fd, buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        sink_(stream, std::string_view(buffer, static_cast<size_t>(n)));
+      }
+    }
+  }
+
+  pid_t pid_;
+  const UniqueFd& pidfd_;
+  RelayEnds ends_;
+  const OutputSink& sink_;
+  bool stdin_open_ = false;
+  bool terminal_closed_ = false;
+  bool exited_ = false;
+  int status_ = 0;
+  int memory_fd_ = -1;
+  std::function<void()> on_memory_event_;
+  UniqueFd signals_;
+};
+
+void record_child_failure(const std::string& report, ContainerExit& result) {
+  auto space = report.find(' ');
+  result.status = kStatusSetupFailed;
+  if (space != std::string::npos) result.status = std::atoi(report.substr(0, space).c_str());
+  result.failure = report.substr(space == std::string::npos ? 0 : space + 1);
+}
+
+struct PlacedScope {
+  cgroups::OomWatch oom;
+  std::string cgroup;
+};
+
+PlacedScope place_in_scope(cgroups::ScopeRequest request, pid_t pid) {
+  request.pid = pid;
+  auto scope = cgroups::start_scope(request);
+  spdlog::debug("container placed in {} ({})", scope.unit, scope.leaf.string());
+  return {cgroups::OomWatch(scope.cgroup), scope.leaf.string()};
+}
+
+UniqueFd open_user_namespace(pid_t pid) {
+  UniqueFd fd(::open(fmt::format("/proc/{}/ns/user", pid).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) throw_errno(fmt::format("open the user namespace of pid {}", pid));
+  return fd;
+}
+
+// Kills and reaps the child when setup on this side fails before it was released.
+template <typename F>
+auto or_kill_child(pid_t pid, F&& step) -> decltype(step()) {
+  try {
+    return step();
+  } catch (...) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    throw;
+  }
+}
+
+struct CapturePipes {
+  Pipe out;
+  Pipe err;
+};
+
+void write_to_stdout(Stream, std::string_view data) {
+  write_fully(STDOUT_FILENO, data);
+}
+
+}  // namespace
+
+RawTerminal::RawTerminal(int fd) : fd_(fd) {
+  if (fd < 0 || !::isatty(fd) || ::tcgetattr(fd, &saved_) < 0) return;
+  struct termios raw = saved_;
+  ::cfmakeraw(&raw);
+  active_ = ::tcsetattr(fd, TCSADRAIN, &raw) == 0;
+}
+
+RawTerminal::~RawTerminal() {
+  if (active_) ::tcsetattr(fd_, TCSADRAIN, &saved_);
+}
+
+bool write_fully(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t w = ::write(fd, data.data(), data.size());
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return false;
+    data.remove_prefix(static_cast<size_t>(w));
+  }
+  return true;
+}
+
 UniqueFd receive_fd(int socket) {
   char data;
   struct iovec io = {&data, 1};
@@ -109,114 +300,7 @@ UniqueFd receive_fd(int socket) {
   return UniqueFd(fd);
 }
 
-bool copy_once(int from, int to) {
-  char buffer[16384];
-  ssize_t n = ::read(from, buffer, sizeof buffer);
-  if (n < 0 && (errno == EINTR || errno == EAGAIN)) return true;
-  if (n <= 0) return false;
-  for (ssize_t done = 0; done < n;) {
-    ssize_t w = ::write(to, buffer + done, static_cast<size_t>(n - done));
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return false;
-    done += w;
-  }
-  return true;
-}
-
-void copy_terminal_size(int from, int to) {
-  struct winsize size;
-  if (::ioctl(from, TIOCGWINSZ, &size) == 0) ::ioctl(to, TIOCSWINSZ, &size);
-}
-
-class Relay {
- public:
-  Relay(pid_t pid, UniqueFd& pidfd, int master, bool interactive, cgroups::OomWatch* oom)
-      : pid_(pid),
-        pidfd_(pidfd),
-        master_(master),
-        stdin_open_(interactive && master >= 0),
-        oom_(oom) {
-    signals_.reset(::signalfd(-1, &signal_set(), SFD_CLOEXEC | SFD_NONBLOCK));
-    if (!signals_) throw_errno("create a signalfd");
-  }
-
-  int wait() {
-    while (!exited_) poll_once();
-    if (master_ >= 0) drain_master();
-    return status_;
-  }
-
- private:
-  static const sigset_t& signal_set() {
-    static sigset_t set = [] {
-      sigset_t s = forwarded_signals();
-      sigaddset(&s, SIGCHLD);
-      return s;
-    }();
-    return set;
-  }
-
-  void poll_once() {
-    struct pollfd fds[4] = {{signals_.get(), POLLIN, 0},
-                            {master_, POLLIN, 0},
-                            {-1, POLLIN, 0},
-                            {oom_ ? oom_->fd() : -1, POLLIN, 0}};
-    if (stdin_open_) fds[2].fd = STDIN_FILENO;
-    if (::poll(fds, 4, -1) < 0 && errno != EINTR) throw_errno("poll the container's streams");
-    if (fds[3].revents & POLLIN) oom_->update();
-    if (fds[0].revents & POLLIN) handle_signals();
-    if (master_ >= 0 && (fds[1].revents & (POLLIN | POLLHUP)) && !copy_once(master_, STDOUT_FILENO))
-      master_closed_ = true;
-    if (stdin_open_ && (fds[2].revents & (POLLIN | POLLHUP)) && !copy_once(STDIN_FILENO, master_))
-      stdin_open_ = false;
-    if (master_closed_ && !exited_) reap(0);
-  }
-
-  void handle_signals() {
-    struct signalfd_siginfo info;
-    while (::read(signals_.get(), &info, sizeof info) == sizeof info) {
-      int sig = static_cast<int>(info.ssi_signo);
-      if (sig == SIGCHLD) {
-        reap(WNOHANG);
-      } else if (sig == SIGWINCH && master_ >= 0) {
-        copy_terminal_size(STDIN_FILENO, master_);
-      } else {
-        spdlog::debug("forwarding signal {} to the container (pid {})", sig, pid_);
-        ::syscall(SYS_pidfd_send_signal, pidfd_.get(), sig, nullptr, 0);
-      }
-    }
-  }
-
-  void reap(int options) {
-    int wait_status = 0;
-    pid_t done = ::waitpid(pid_, &wait_status, options);
-    if (done == pid_) {
-      exited_ = true;
-      status_ = shell_status(wait_status);
-    }
-  }
-
-  void drain_master() {
-    int flags = ::fcntl(master_, F_GETFL);
-    ::fcntl(master_, F_SETFL, flags | O_NONBLOCK);
-    while (copy_once(master_, STDOUT_FILENO)) {
-      struct pollfd fd = {master_, POLLIN, 0};
-      if (::poll(&fd, 1, 0) <= 0) break;
-    }
-  }
-
-  pid_t pid_;
-  UniqueFd& pidfd_;
-  int master_;
-  bool stdin_open_;
-  cgroups::OomWatch* oom_;
-  bool master_closed_ = false;
-  bool exited_ = false;
-  int status_ = 0;
-  UniqueFd signals_;
-};
-
-std::string read_all(int fd) {
+std::string read_until_eof(int fd) {
   std::string text;
   char buffer[4096];
   ssize_t n;
@@ -225,80 +309,74 @@ std::string read_all(int fd) {
   return text;
 }
 
-void record_child_failure(const std::string& report, ContainerExit& result) {
-  auto space = report.find(' ');
-  result.status = kStatusSetupFailed;
-  if (space != std::string::npos) result.status = std::atoi(report.substr(0, space).c_str());
-  result.failure = report.substr(space == std::string::npos ? 0 : space + 1);
+int relay_until_exit(pid_t pid, const UniqueFd& pidfd, const RelayEnds& ends,
+                     const OutputSink& sink, const std::function<void()>& on_memory_event,
+                     int memory_event_fd) {
+  Relay relay(pid, pidfd, ends, sink);
+  if (memory_event_fd >= 0) relay.watch_memory_events(memory_event_fd, on_memory_event);
+  return relay.wait();
 }
 
-cgroups::OomWatch place_in_scope(cgroups::ScopeRequest request, pid_t pid) {
-  request.pid = pid;
-  auto scope = cgroups::start_scope(request);
-  spdlog::debug("container placed in {} ({})", scope.unit, scope.leaf.string());
-  return cgroups::OomWatch(scope.cgroup);
-}
-
-UniqueFd open_user_namespace(pid_t pid) {
-  UniqueFd fd(::open(fmt::format("/proc/{}/ns/user", pid).c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) throw_errno(fmt::format("open the user namespace of pid {}", pid));
-  return fd;
-}
-
-}  // namespace
-
-ContainerExit run_and_monitor(const ContainerPlan& plan,
-                              const std::function<void(pid_t)>& on_started) {
+ContainerExit run_and_monitor(
+    const ContainerPlan& plan, const MonitorIo& io,
+    const std::function<void(const ProcessIdentity&, const std::string&)>& on_started) {
   block_forwarded_signals();
   Pipe start = make_pipe(O_CLOEXEC);
   Pipe errors = make_pipe(O_CLOEXEC);
   Pipe console = plan.tty ? make_socket_pair() : Pipe{};
+  CapturePipes capture;
+  if (io.capture && !plan.tty) capture = {make_pipe(O_CLOEXEC), make_pipe(O_CLOEXEC)};
   UniqueFd pidfd;
   pid_t pid = clone_child(plan, pidfd);
   if (pid == 0) {
     ChildChannels channels{start.read_end.get(), errors.write_end.get(),
-                           console.write_end ? console.write_end.get() : -1};
+                           console.write_end ? console.write_end.get() : -1,
+                           capture.out.write_end ? capture.out.write_end.get() : -1,
+                           capture.err.write_end ? capture.err.write_end.get() : -1};
     run_container_child(plan, channels);
   }
-  start.read_end.reset();
-  errors.write_end.reset();
-  console.write_end.reset();
+  for (auto* end : {&start.read_end, &errors.write_end, &console.write_end, &capture.out.write_end,
+                    &capture.err.write_end})
+    end->reset();
   ContainerExit result;
-  try {
+  auto identity = or_kill_child(pid, [&] {
     result.user_namespace = open_user_namespace(pid);
     userns::write_maps(pid, plan.maps);
-  } catch (...) {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-    throw;
-  }
-  std::optional<cgroups::OomWatch> oom;
-  try {
-    if (plan.scope) oom.emplace(place_in_scope(*plan.scope, pid));
-  } catch (...) {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-    throw;
-  }
+    auto known = identify_process(pid);
+    if (!known) throw Error(fmt::format("the container's first process (pid {}) ended", pid));
+    return *known;
+  });
+  std::optional<PlacedScope> scope;
+  or_kill_child(pid, [&] {
+    if (plan.scope) scope.emplace(place_in_scope(*plan.scope, pid));
+  });
   // The byte tells the child whether it now sits in a cgroup of its own to be given a
   // cgroup namespace of.
-  if (::write(start.write_end.get(), oom ? "c" : "g", 1) != 1) throw_errno("start the container");
+  if (::write(start.write_end.get(), scope ? "c" : "g", 1) != 1) throw_errno("start the container");
   start.write_end.reset();
-  on_started(pid);
   UniqueFd master = plan.tty ? receive_fd(console.read_end.get()) : UniqueFd();
-  {
-    RawTerminal raw(master ? STDIN_FILENO : -1);
-    result.status =
-        Relay(pid, pidfd, master ? master.get() : -1, plan.interactive, oom ? &*oom : nullptr)
-            .wait();
-  }
-  if (oom) {
-    oom->update();
-    result.out_of_memory = oom->oom_kills() > 0;
-    result.memory_max = oom->memory_max();
-  }
-  std::string report = read_all(errors.read_end.get());
+  // The error pipe closes on exec; anything in it is why the command did not start.
+  std::string report = read_until_eof(errors.read_end.get());
   if (!report.empty()) record_child_failure(report, result);
+  if (scope) result.cgroup = scope->cgroup;
+  if (report.empty()) {
+    result.started = true;
+    on_started(identity, result.cgroup);
+  }
+  RelayEnds ends{master ? master.get() : -1, capture.out.read_end.get(), capture.err.read_end.get(),
+                 !io.capture && plan.interactive};
+  {
+    RawTerminal raw(master && !io.capture ? STDIN_FILENO : -1);
+    OutputSink sink = io.capture ? io.sink : OutputSink(write_to_stdout);
+    int status = relay_until_exit(
+        pid, pidfd, ends, sink, [&] { scope->oom.update(); }, scope ? scope->oom.fd() : -1);
+    if (report.empty()) result.status = status;
+  }
+  if (scope) {
+    scope->oom.update();
+    result.out_of_memory = scope->oom.oom_kills() > 0;
+    result.memory_max = scope->oom.memory_max();
+  }
   return result;
 }
 

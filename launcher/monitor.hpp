@@ -1,30 +1,86 @@
 #pragma once
 
+#include <termios.h>
+
 #include <functional>
+#include <string_view>
 
 #include "common/fd.hpp"
 #include "launcher/plan.hpp"
+#include "launcher/process_identity.hpp"
 
 namespace roost::cli {
 
+enum class Stream { Stdout, Stderr };
+
+// Receives what the container writes, as it arrives.
+using OutputSink = std::function<void(Stream, std::string_view)>;
+
 struct ContainerExit {
   int status = 0;           // as the shell reports it: code, or 128+signal
+  bool started = false;     // the command was executed (on_started ran)
   UniqueFd user_namespace;  // the container's user namespace, kept for cleanup
   std::string failure;      // why setup or exec failed, when it did
   bool out_of_memory = false;
   std::optional<uint64_t> memory_max;
+  std::string cgroup;  // the scope's cgroup, when there is one
+};
+
+struct MonitorIo {
+  // Foreground: the container shares roost's standard streams (a terminal through the
+  // relay). Captured: its stdout and stderr (or its terminal) go to `sink` alone and its
+  // stdin is /dev/null.
+  bool capture = false;
+  OutputSink sink;
 };
 
 // Creates the container's first process in its namespaces, maps its ids, lets it run
 // the plan, relays signals and the terminal, and returns when it ended. A setup or exec
 // failure comes back as `failure` with podman's status (125, 126, 127).
-// `on_started` runs once the process is released, with its pid.
-ContainerExit run_and_monitor(const ContainerPlan& plan,
-                              const std::function<void(pid_t)>& on_started);
+// `on_started` runs once the command has been executed, with its identity and cgroup.
+ContainerExit run_and_monitor(
+    const ContainerPlan& plan, const MonitorIo& io,
+    const std::function<void(const ProcessIdentity&, const std::string&)>& on_started);
 
 // Removes `paths` as root of the user namespace held by `user_namespace` (files there
 // may belong to any id the container mapped).
 void remove_in_namespace(const UniqueFd& user_namespace,
                          const std::vector<std::filesystem::path>& paths);
+
+// Streams and signals between roost and a process it started (a container or an exec'd
+// command): forwards signals, copies stdin to a terminal and output to a sink, and
+// returns the shell status once the process was reaped and its output drained.
+struct RelayEnds {
+  int terminal = -1;  // a pty master
+  int out = -1;       // captured stdout
+  int err = -1;       // captured stderr
+  bool forward_stdin = false;
+};
+int relay_until_exit(pid_t pid, const UniqueFd& pidfd, const RelayEnds& ends,
+                     const OutputSink& sink, const std::function<void()>& on_memory_event = {},
+                     int memory_event_fd = -1);
+
+// Puts the caller's terminal into raw mode for the relay and restores it afterwards.
+class RawTerminal {
+ public:
+  explicit RawTerminal(int fd);
+  ~RawTerminal();
+  RawTerminal(const RawTerminal&) = delete;
+  RawTerminal& operator=(const RawTerminal&) = delete;
+
+ private:
+  int fd_;
+  struct termios saved_ = {};
+  bool active_ = false;
+};
+
+// Writes everything to `fd`, retrying short writes; false when the fd is gone.
+bool write_fully(int fd, std::string_view data);
+
+// Reads a descriptor passed over a unix socket; empty when the peer closed it first.
+UniqueFd receive_fd(int socket);
+
+// Reads until end of file.
+std::string read_until_eof(int fd);
 
 }  // namespace roost::cli

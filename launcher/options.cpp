@@ -15,6 +15,7 @@ const std::vector<std::string_view> kStorageDrivers = {"auto", "overlay", "fuse-
 const std::vector<std::string_view> kUsernsModes = {"auto", "single", "keep-id", "host"};
 const std::vector<std::string_view> kNetworkModes = {"host", "none"};
 const std::vector<std::string_view> kCgroupsModes = {"enabled", "disabled"};
+const std::vector<std::string_view> kLogDrivers = {"k8s-file", "none"};
 
 std::vector<OptionSpec> run_options() {
   return {
@@ -51,7 +52,34 @@ std::vector<OptionSpec> run_options() {
        kCgroupsModes},
       {"userns", 0, K::Choice, "MODE", "User namespace: auto, single, keep-id, host", kUsernsModes},
       {"init", 0, K::None, "", "Run a small init as PID 1 that reaps and forwards signals"},
+      {"log-driver", 0, K::Choice, "DRIVER",
+       "Where a detached container's output goes: k8s-file (read by 'roost logs') or none",
+       kLogDrivers},
+      {"log-opt",
+       0,
+       K::KeyValue,
+       "max-size=SIZE",
+       "Rotate the log file when it would grow past SIZE (default 10m)",
+       {},
+       true},
+      {"stop-signal", 0, K::Signal, "SIGNAL",
+       "Signal that stops the container (default: the image's StopSignal, else SIGTERM)"},
+      {"stop-timeout", 0, K::Number, "SECONDS", "Seconds stop waits before SIGKILL (default 10)"},
   };
+}
+
+std::vector<OptionSpec> detachable(std::vector<OptionSpec> options) {
+  options.insert(options.begin(), {"detach", 'd', K::None, "",
+                                   "Run in the background and print the container's id"});
+  return options;
+}
+
+const std::vector<PositionalSpec> kContainers = {{"CONTAINER", K::Container, true, true}};
+
+OptionSpec stop_time_option() {
+  return {"time", 't', K::Number, "SECONDS",
+          "Seconds to wait after the stop signal before SIGKILL (default: the container's "
+          "--stop-timeout)"};
 }
 
 }  // namespace
@@ -72,7 +100,7 @@ const std::vector<CommandSpec>& command_table() {
   static const std::vector<CommandSpec> commands = {
       {"run",
        "Run a command in a new container",
-       run_options(),
+       detachable(run_options()),
        {{"IMAGE", K::Image}, {"COMMAND", K::Text, false, true}},
        cmd_run,
        true},
@@ -103,14 +131,72 @@ const std::vector<CommandSpec>& command_table() {
       {"tag", "Give an image another name", {}, {{"IMAGE", K::Image}, {"NAME", K::Text}}, cmd_tag},
       {"rm",
        "Remove containers",
-       {{"force", 'f', K::None, "", "Do not fail when a container does not exist"}},
-       {{"CONTAINER", K::Container, true, true}},
+       {{"force", 'f', K::None, "",
+         "Kill running containers first; a container that does not exist is no error"},
+        {"all", 'a', K::None, "", "Remove every container"}},
+       {{"CONTAINER", K::Container, false, true}},
        cmd_rm},
       {"ps",
        "List containers",
-       {{"all", 'a', K::None, "", "Also show containers that are not running"}},
+       {{"all", 'a', K::None, "", "Also show containers that are not running"},
+        {"quiet", 'q', K::None, "", "Print only container ids"},
+        {"no-trunc", 0, K::None, "", "Print whole ids and commands"},
+        {"format", 0, K::Choice, "FORMAT", "Output format", {"table", "json"}}},
        {},
        cmd_ps},
+      {"create",
+       "Create a container without starting it",
+       run_options(),
+       {{"IMAGE", K::Image}, {"COMMAND", K::Text, false, true}},
+       cmd_create,
+       true},
+      {"start",
+       "Start created or stopped containers in the background",
+       {{"attach", 'a', K::None, "", "Stay attached: the container's streams and exit status"}},
+       kContainers,
+       cmd_start},
+      {"stop",
+       "Stop running containers: their stop signal, then SIGKILL after a timeout",
+       {stop_time_option()},
+       kContainers,
+       cmd_stop},
+      {"kill",
+       "Send a signal to running containers",
+       {{"signal", 's', K::Signal, "SIGNAL", "Signal to send (default SIGKILL)"}},
+       kContainers,
+       cmd_kill},
+      {"restart",
+       "Stop containers if running, then start them",
+       {stop_time_option()},
+       kContainers,
+       cmd_restart},
+      {"wait", "Wait for containers to end and print their exit codes", {}, kContainers, cmd_wait},
+      {"inspect", "Show containers' configuration and state as JSON", {}, kContainers, cmd_inspect},
+      {"logs",
+       "Show what a container wrote",
+       {{"follow", 'f', K::None, "", "Keep printing output until the container ends"},
+        {"since", 0, K::Text, "TIME",
+         "Only output since TIME (RFC 3339, Unix seconds, or a duration such as 10m)"},
+        {"until", 0, K::Text, "TIME", "Only output until TIME (same forms as --since)"},
+        {"tail", 'n', K::Number, "N", "Only the last N lines"},
+        {"timestamps", 't', K::None, "", "Start each line with the time it was written"}},
+       {{"CONTAINER", K::Container}},
+       cmd_logs},
+      {"exec",
+       "Run a command in a running container",
+       {{"interactive", 'i', K::None, "", "Keep standard input open and pass it to the command"},
+        {"tty", 't', K::None, "", "Give the command a terminal"},
+        {"user", 'u', K::Text, "USER[:GROUP]", "Run as this user (default: the container's)"},
+        {"workdir", 'w', K::Text, "DIR", "Working directory (default: the container's)"},
+        {"env", 'e', K::KeyValue, "KEY=VALUE", "Set an environment variable", {}, true}},
+       {{"CONTAINER", K::Container}, {"COMMAND", K::Text, true, true}},
+       cmd_exec,
+       true},
+      {"container prune",
+       "Remove every container that is not running",
+       {{"force", 'f', K::None, "", "Do not ask (roost never asks; kept for podman's scripts)"}},
+       {},
+       cmd_container_prune},
       {"version", "Show roost's version", {}, {}, cmd_version},
       {"completion",
        "Print the completion script for bash, zsh or fish",

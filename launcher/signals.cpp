@@ -3,8 +3,15 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
+#include <fmt/format.h>
+
+#include <cctype>
 #include <cerrno>
+#include <charconv>
+#include <cstring>
 #include <initializer_list>
+
+#include "common/error.hpp"
 
 namespace roost::cli {
 
@@ -36,6 +43,29 @@ void block_forwarded_signals() {
 
 void restore_signal_mask() {
   sigprocmask(SIG_SETMASK, &saved_mask, nullptr);
+}
+
+int parse_signal(std::string_view text, std::string_view option) {
+  std::string name(text);
+  for (auto& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (name.starts_with("SIG")) name.erase(0, 3);
+  int number = 0;
+  auto [end, error] = std::from_chars(name.data(), name.data() + name.size(), number);
+  if (error == std::errc() && end == name.data() + name.size() && number > 0 && number <= SIGRTMAX)
+    return number;
+  for (int sig = 1; sig < SIGRTMIN; ++sig) {
+    const char* abbreviation = ::sigabbrev_np(sig);
+    if (abbreviation != nullptr && name == abbreviation) return sig;
+  }
+  throw UsageError(
+      fmt::format("{} {}: not a signal; use a name such as SIGTERM or TERM, or a "
+                  "number",
+                  option, text));
+}
+
+std::string signal_name(int signal) {
+  const char* abbreviation = ::sigabbrev_np(signal);
+  return abbreviation != nullptr ? std::string("SIG") + abbreviation : std::to_string(signal);
 }
 
 int shell_status(int wait_status) {

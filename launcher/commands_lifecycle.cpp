@@ -1,0 +1,257 @@
+#include <csignal>
+#include <thread>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.hpp"
+#include "launcher/commands.hpp"
+#include "launcher/containers.hpp"
+#include "launcher/launch.hpp"
+#include "launcher/lifecycle.hpp"
+#include "launcher/plan_json.hpp"
+#include "launcher/signals.hpp"
+
+namespace roost::cli {
+
+namespace {
+
+constexpr auto kWaitPollInterval = std::chrono::milliseconds(100);
+
+ContainerStore store_of(const Context& context) {
+  return ContainerStore(context.settings.data_root, context.settings.runtime_root);
+}
+
+// The container named, locked and read again, with an end nobody recorded finished.
+struct Locked {
+  ContainerRecord record;
+  ContainerLock lock;
+};
+
+Locked lock_named(const Context& context, const ContainerStore& store, const std::string& name) {
+  auto found = store.get(name);
+  Locked locked{found, store.lock(found)};
+  locked.record = store.reload(found);
+  if (!finish_unobserved_end(context, store, locked.record))
+    throw UsageError(fmt::format("container {} had ended unobserved and was removed (--rm)", name));
+  return locked;
+}
+
+// Every name must exist before anything is done to any of them.
+std::vector<ContainerRecord> resolve_all(const ContainerStore& store,
+                                         const std::vector<std::string>& names) {
+  std::vector<ContainerRecord> records;
+  for (const auto& name : names) records.push_back(store.get(name));
+  return records;
+}
+
+int timeout_option(const ParsedCommand& command, const ContainerRecord& record) {
+  if (!command.has("time")) return record.settings.stop_timeout;
+  double seconds = std::stod(command.value("time"));
+  if (seconds < 0) throw UsageError(fmt::format("--time {}: use 0 or more seconds", seconds));
+  return static_cast<int>(seconds);
+}
+
+// Stops a running container and waits until its end is recorded.
+void stop_locked(const Context& context, const ContainerStore& store, Locked& locked, int timeout) {
+  if (locked.record.status != kRunning) return;
+  bool stopped = stop_process(locked.record, stop_signal_of(locked.record), timeout);
+  locked.lock.release();
+  if (stopped) await_record(context, store, locked.record);
+}
+
+void check_startable(const ContainerRecord& record) {
+  if (is_active(record))
+    throw wrong_state(record, fmt::format("stop it first with 'roost stop {}'", record.name));
+  if (record.status == kCorrupt)
+    throw wrong_state(record, fmt::format("remove it with 'roost rm -f {}'", record.id));
+}
+
+int start_one(const Context& context, const ContainerStore& store, const std::string& name,
+              bool attach) {
+  auto locked = lock_named(context, store, name);
+  check_startable(locked.record);
+  if (attach) return run_attached(context, store, locked.record, locked.lock);
+  int status = run_detached(context, store, locked.record);
+  if (status == 0) fmt::print("{}\n", name);
+  return status;
+}
+
+// The exit code once the container is no longer running; -1 when it ended unobserved.
+int wait_for_end(const Context& context, const ContainerStore& store, const std::string& name) {
+  auto record = store.get(name);
+  for (;;) {
+    auto current = store.find(record.id);
+    if (!current) {
+      if (auto code = store.kept_exit_code(record.id)) return *code;
+      throw UsageError(fmt::format("container {} was removed before its end could be read", name));
+    }
+    if (current->status == kExited || current->status == kStopped) {
+      if (current->unrecorded_end) await_record(context, store, *current);
+      return current->exit_code.value_or(-1);
+    }
+    if (current->status == kCorrupt) throw wrong_state(*current, "");
+    UniqueFd monitor = open_recorded_process(current->monitor);
+    if (current->status != kCreated && monitor)
+      wait_for_exit(monitor, -1);
+    else
+      std::this_thread::sleep_for(kWaitPollInterval);
+  }
+}
+
+nlohmann::json identity_json(const ProcessIdentity& process) {
+  return {{"Pid", process.pid}, {"StartTime", process.start_time}, {"BootId", process.boot_id}};
+}
+
+nlohmann::json mounts_json(const ContainerRecord& record) {
+  auto mounts = nlohmann::json::array();
+  for (const auto& bind : record.plan.binds)
+    mounts.push_back({{"Type", "bind"},
+                      {"Source", bind.source},
+                      {"Destination", bind.destination},
+                      {"RW", !bind.read_only}});
+  for (const auto& tmpfs : record.plan.tmpfs)
+    mounts.push_back({{"Type", "tmpfs"},
+                      {"Source", "tmpfs"},
+                      {"Destination", tmpfs.destination},
+                      {"Options", tmpfs.options}});
+  return mounts;
+}
+
+nlohmann::json id_map_json(const userns::IdMap& map) {
+  auto entries = nlohmann::json::array();
+  for (const auto& entry : map)
+    entries.push_back(
+        {{"ContainerID", entry.inside}, {"HostID", entry.outside}, {"Size", entry.count}});
+  return entries;
+}
+
+nlohmann::json state_json(const ContainerRecord& record) {
+  bool running = record.status == kRunning;
+  nlohmann::json state = {{"Status", record.status},
+                          {"Running", running},
+                          {"Pid", running ? record.process.pid : 0},
+                          {"Process", identity_json(record.process)},
+                          {"Monitor", identity_json(record.monitor)},
+                          {"StartedAt", record.started_at},
+                          {"FinishedAt", record.finished_at},
+                          {"OOMKilled", record.oom_killed},
+                          {"Detached", record.detached},
+                          {"Cgroup", record.cgroup},
+                          {"Error", record.error}};
+  state["ExitCode"] = record.exit_code ? nlohmann::json(*record.exit_code) : nullptr;
+  return state;
+}
+
+nlohmann::json config_json(const ContainerRecord& record) {
+  const auto& plan = record.plan;
+  return {{"Cmd", plan.argv},
+          {"Env", plan.env},
+          {"WorkingDir", plan.working_dir},
+          {"User", plan.user},
+          {"Hostname", plan.hostname},
+          {"Tty", plan.tty},
+          {"OpenStdin", plan.interactive},
+          {"Init", plan.init},
+          {"ReadOnly", plan.read_only},
+          {"Network", plan.new_network ? "none" : "host"},
+          {"StopSignal", signal_name(stop_signal_of(record))},
+          {"StopTimeout", record.settings.stop_timeout},
+          {"Limits", record.settings.limits},
+          {"LogDriver", record.settings.log_driver}};
+}
+
+nlohmann::json inspect_json(const ContainerStore& store, const ContainerRecord& record) {
+  return {{"Id", record.id},
+          {"Name", record.name},
+          {"Created", record.created},
+          {"Image", record.image_id},
+          {"ImageName", record.image_name},
+          {"AutoRemove", record.remove_on_exit},
+          {"Config", config_json(record)},
+          {"State", state_json(record)},
+          {"Mounts", mounts_json(record)},
+          {"Scope", record.cgroup.empty() ? "" : fmt::format("roost-{}.scope", record.name)},
+          {"IdMappings",
+           {{"UidMap", id_map_json(record.plan.maps.uids)},
+            {"GidMap", id_map_json(record.plan.maps.gids)}}},
+          {"Rootfs", record.plan.rootfs.string()},
+          {"UpperDir", record.plan.upper_dir.string()},
+          {"LogPath", store.log_path(record.id).string()}};
+}
+
+}  // namespace
+
+int cmd_start(const ParsedCommand& command, Context& context) {
+  auto store = store_of(context);
+  if (command.has("attach") && command.positionals.size() > 1)
+    throw UsageError("roost start: --attach takes one container");
+  for (const auto& record : resolve_all(store, command.positionals)) check_startable(record);
+  int status = 0;
+  for (const auto& name : command.positionals) {
+    status = start_one(context, store, name, command.has("attach"));
+    if (status != 0) return status;
+  }
+  return status;
+}
+
+int cmd_stop(const ParsedCommand& command, Context& context) {
+  auto store = store_of(context);
+  resolve_all(store, command.positionals);
+  for (const auto& name : command.positionals) {
+    auto locked = lock_named(context, store, name);
+    if (locked.record.status == kCorrupt) throw wrong_state(locked.record, "");
+    stop_locked(context, store, locked, timeout_option(command, locked.record));
+    fmt::print("{}\n", name);
+  }
+  return 0;
+}
+
+int cmd_kill(const ParsedCommand& command, Context& context) {
+  auto store = store_of(context);
+  int signal = parse_signal(command.value("signal", "SIGKILL"), "--signal");
+  for (const auto& record : resolve_all(store, command.positionals))
+    if (record.status != kRunning)
+      throw wrong_state(record, "only a running container can be signalled");
+  for (const auto& name : command.positionals) {
+    auto locked = lock_named(context, store, name);
+    UniqueFd process = open_recorded_process(locked.record.process);
+    if (locked.record.status != kRunning || !process || !send_signal(process, signal))
+      throw wrong_state(locked.record, "only a running container can be signalled");
+    fmt::print("{}\n", name);
+  }
+  return 0;
+}
+
+int cmd_restart(const ParsedCommand& command, Context& context) {
+  auto store = store_of(context);
+  resolve_all(store, command.positionals);
+  for (const auto& name : command.positionals) {
+    auto locked = lock_named(context, store, name);
+    if (locked.record.status == kCorrupt) throw wrong_state(locked.record, "");
+    stop_locked(context, store, locked, timeout_option(command, locked.record));
+    int status = start_one(context, store, name, false);
+    if (status != 0) return status;
+  }
+  return 0;
+}
+
+int cmd_wait(const ParsedCommand& command, Context& context) {
+  auto store = store_of(context);
+  for (const auto& name : command.positionals)
+    fmt::print("{}\n", wait_for_end(context, store, name));
+  return 0;
+}
+
+int cmd_inspect(const ParsedCommand& command, Context& context) {
+  auto store = store_of(context);
+  auto entries = nlohmann::json::array();
+  for (const auto& name : command.positionals)
+    entries.push_back(inspect_json(store, store.get(name)));
+  fmt::print("{}\n", entries.dump(2));
+  return 0;
+}
+
+}  // namespace roost::cli

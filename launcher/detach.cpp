@@ -1,0 +1,112 @@
+// A detached container's monitor: a process of its own session, started by a double
+// fork so that it is no child of the roost command, which waits only until the
+// container's command runs. The monitor stays the container's parent: it writes the
+// container's output to its log, records its state and its end, and removes it for
+// --rm. Its own messages go to monitor.log in the container's runtime directory.
+
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "common/error.hpp"
+#include "launcher/descriptors.hpp"
+#include "launcher/launch.hpp"
+#include "launcher/logs.hpp"
+
+namespace roost::cli {
+
+namespace {
+
+constexpr const char* kStarted = "ok";
+
+// Where the container's output goes, by its log driver.
+OutputSink output_sink(const ContainerStore& store, const ContainerRecord& record,
+                       std::optional<LogWriter>& writer) {
+  if (record.settings.log_driver == "none") return [](Stream, std::string_view) {};
+  writer.emplace(store.log_path(record.id), record.settings.log_max_size);
+  return [&writer](Stream stream, std::string_view data) { writer->write(stream, data); };
+}
+
+void tell_launcher(UniqueFd& ready, const std::string& message) {
+  if (!ready) return;
+  write_fully(ready.get(), message);
+  ready.reset();
+}
+
+// In the monitor: runs the container to its end.
+void monitor_container(const Context& context, const ContainerStore& store,
+                       const ContainerRecord& record, UniqueFd& ready) {
+  auto plan = plan_for_start(store, record);
+  std::optional<LogWriter> writer;
+  MonitorIo io{true, output_sink(store, record, writer)};
+  auto on_started = [&](const ProcessIdentity& process, const std::string& cgroup) {
+    ContainerRecord running = record;
+    mark_running(running, process, cgroup, true);
+    store.save_state(running);
+    tell_launcher(ready, kStarted);
+  };
+  auto exit = run_and_monitor(plan, io, on_started);
+  // Recorded before the report, so that the starter finds the container exited.
+  record_exit(context, store, record, exit, !exit.started);
+  if (!exit.started) tell_launcher(ready, fmt::format("{} {}", exit.status, exit.failure));
+}
+
+[[noreturn]] void become_monitor(const Context& context, const ContainerStore& store,
+                                 const ContainerRecord& record, int ready_fd) {
+  UniqueFd ready(ready_fd);
+  try {
+    if (::setsid() < 0) throw_errno("start a session for the monitor");
+    pid_t monitor = ::fork();
+    if (monitor < 0) throw_errno("fork the container's monitor");
+    if (monitor > 0) ::_exit(0);
+    ::prctl(PR_SET_NAME, "roost-monitor", 0, 0, 0);
+    close_descriptors_except({ready_fd});
+    redirect_standard_streams((store.runtime_dir(record.id) / "monitor.log").c_str());
+    if (::chdir("/") < 0) throw_errno("enter /");
+    monitor_container(context, store, record, ready);
+  } catch (const std::exception& error) {
+    spdlog::error("monitor of container {}: {}", record.name, error.what());
+    tell_launcher(ready, fmt::format("125 {}", error.what()));
+  }
+  ::_exit(0);
+}
+
+// "ok", or "STATUS message" from a failed start; empty when the monitor died.
+int read_start_report(const ContainerRecord& record, int ready) {
+  std::string report = read_until_eof(ready);
+  if (report == kStarted) return 0;
+  if (report.empty())
+    throw Error(
+        fmt::format("the monitor of container {} ended before the container started", record.name));
+  auto space = report.find(' ');
+  std::fprintf(stderr, "Error: %s\n", report.substr(space + 1).c_str());
+  return std::atoi(report.substr(0, space).c_str());
+}
+
+}  // namespace
+
+int run_detached(const Context& context, const ContainerStore& store,
+                 const ContainerRecord& record) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) < 0) throw_errno("create a pipe for the monitor");
+  UniqueFd read_end(fds[0]);
+  UniqueFd write_end(fds[1]);
+  std::fflush(nullptr);
+  pid_t first = ::fork();
+  if (first < 0) throw_errno("fork the container's monitor");
+  if (first == 0) {
+    read_end.reset();
+    become_monitor(context, store, record, write_end.release());
+  }
+  write_end.reset();
+  int status = 0;
+  while (::waitpid(first, &status, 0) < 0 && errno == EINTR) {
+  }
+  return read_start_report(record, read_end.get());
+}
+
+}  // namespace roost::cli

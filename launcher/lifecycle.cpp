@@ -1,0 +1,89 @@
+#include "launcher/lifecycle.hpp"
+
+#include <csignal>
+#include <cstdio>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <thread>
+
+#include "common/error.hpp"
+#include "launcher/launch.hpp"
+#include "launcher/signals.hpp"
+
+namespace roost::cli {
+
+namespace {
+
+// How long a container may take to die after SIGKILL, and its monitor to record it.
+constexpr int kKillGraceMs = 30'000;
+constexpr int kRecordGraceMs = 30'000;
+
+std::string describe_state(const ContainerRecord& record) {
+  if (record.status == kExited && record.exit_code)
+    return fmt::format("exited (code {})", *record.exit_code);
+  if (record.status == kCorrupt) return fmt::format("corrupt ({})", record.error);
+  return record.status;
+}
+
+}  // namespace
+
+UsageError wrong_state(const ContainerRecord& record, const std::string& advice) {
+  std::string name = record.name.empty() ? record.id.substr(0, 12) : record.name;
+  return UsageError(fmt::format("container {} is {}{}{}", name, describe_state(record),
+                                advice.empty() ? "" : "; ", advice));
+}
+
+bool finish_unobserved_end(const Context& context, const ContainerStore& store,
+                           ContainerRecord& record) {
+  if (!record.unrecorded_end) return true;
+  spdlog::info("container {}: {}; recording it as stopped", record.name, record.error);
+  record.unrecorded_end = false;
+  store.save_state(record);
+  if (!record.remove_on_exit) return true;
+  remove_container(context, store, record);
+  return false;
+}
+
+int stop_signal_of(const ContainerRecord& record) {
+  if (record.settings.stop_signal.empty()) return SIGTERM;
+  return parse_signal(record.settings.stop_signal, "stop signal");
+}
+
+bool stop_process(const ContainerRecord& record, int signal, int timeout_seconds) {
+  UniqueFd process = open_recorded_process(record.process);
+  if (!process || !send_signal(process, signal)) return false;
+  spdlog::debug("sent {} to container {} (pid {})", signal_name(signal), record.name,
+                record.process.pid);
+  if (signal == SIGKILL) timeout_seconds = kKillGraceMs / 1000;
+  if (wait_for_exit(process, timeout_seconds * 1000)) return true;
+  std::fprintf(stderr,
+               "roost: container %s did not stop within %d second%s after %s; sending SIGKILL\n",
+               record.name.c_str(), timeout_seconds, timeout_seconds == 1 ? "" : "s",
+               signal_name(signal).c_str());
+  send_signal(process, SIGKILL);
+  if (!wait_for_exit(process, kKillGraceMs))
+    throw Error(fmt::format("container {} (pid {}) did not end after SIGKILL", record.name,
+                            record.process.pid));
+  return true;
+}
+
+std::optional<ContainerRecord> await_record(const Context& context, const ContainerStore& store,
+                                            const ContainerRecord& record) {
+  UniqueFd monitor = open_recorded_process(record.monitor);
+  if (monitor && !wait_for_exit(monitor, kRecordGraceMs))
+    spdlog::warn("the monitor of container {} (pid {}) has not recorded its end yet", record.name,
+                 record.monitor.pid);
+  try {
+    ContainerLock lock = store.lock(record);
+    auto current = store.reload(record);
+    if (!finish_unobserved_end(context, store, current)) return std::nullopt;
+    return current;
+  } catch (const UsageError&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace roost::cli

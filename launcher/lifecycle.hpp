@@ -1,0 +1,37 @@
+#pragma once
+
+#include <string>
+
+#include "common/error.hpp"
+#include "launcher/containers.hpp"
+#include "launcher/context.hpp"
+
+namespace roost::cli {
+
+// Operations on existing containers shared by the commands. Each expects the
+// container's lock to be held and `record` freshly read under it.
+
+// A container left "running" by a monitor that died (or a reboot) is recorded as
+// stopped, and removed if it asked for --rm. Returns false when it was removed.
+bool finish_unobserved_end(const Context& context, const ContainerStore& store,
+                           ContainerRecord& record);
+
+// The container's stop signal: --stop-signal, else the image's StopSignal, else SIGTERM.
+int stop_signal_of(const ContainerRecord& record);
+
+// Sends `signal`, waits up to `timeout_seconds` for the container to end, then sends
+// SIGKILL and says so on stderr. Returns once the container's process has ended; the
+// monitor records the exit after the caller releases the lock (see await_record).
+// Returns false when it was not running.
+bool stop_process(const ContainerRecord& record, int signal, int timeout_seconds);
+
+// Waits, without the lock, until the monitor has recorded the container's end; then,
+// under the lock, finishes it if the monitor died. Returns the record as it is then,
+// or nullopt when the container was removed meanwhile (--rm).
+std::optional<ContainerRecord> await_record(const Context& context, const ContainerStore& store,
+                                            const ContainerRecord& record);
+
+// "container web is running" and what to do, as a UsageError (exit 125).
+UsageError wrong_state(const ContainerRecord& record, const std::string& advice);
+
+}  // namespace roost::cli

@@ -1,0 +1,59 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/fd.hpp"
+#include "launcher/monitor.hpp"
+#include "launcher/times.hpp"
+
+namespace roost::cli {
+
+// The file log driver. One record per line:
+//   2024-05-01T12:00:00.123456789Z stdout F text of a whole line
+// F closes a line; P is a piece of one that goes on in the next record of the same
+// stream (a line longer than a read, or text not yet ended by a newline). A last line
+// without a newline stays a P record. When the file would grow past its size, it is
+// renamed to FILE.1 (replacing the one before) and a new one begun.
+inline constexpr uint64_t kDefaultLogMaxSize = 10 * 1024 * 1024;
+
+class LogWriter {
+ public:
+  LogWriter(std::filesystem::path path, uint64_t max_size);
+
+  // Writes `data` as it came from `stream`, split at newlines, at once: nothing is held
+  // back, so a killed monitor loses nothing it had read.
+  void write(Stream stream, std::string_view data);
+
+ private:
+  void append(const std::string& record);
+  void rotate();
+
+  std::filesystem::path path_;
+  uint64_t max_size_;
+  uint64_t size_ = 0;
+  UniqueFd fd_;
+  bool warned_ = false;
+};
+
+struct LogQuery {
+  std::optional<UnixNanos> since;
+  std::optional<UnixNanos> until;
+  std::optional<size_t> tail;  // the last N lines only
+  bool timestamps = false;     // each line starts with its time
+  bool follow = false;
+};
+
+// Prints the lines of a container's log (FILE.1, then FILE) to stdout and stderr as the
+// container wrote them. With follow, keeps reading as the log grows and across
+// rotation until `still_running` says the container has ended, then reads what is left.
+void print_log(const std::filesystem::path& path, const LogQuery& query,
+               const std::function<bool()>& still_running);
+
+}  // namespace roost::cli

@@ -1,0 +1,798 @@
+// A container's life beyond one foreground run: detached containers and their monitor,
+// ps, stop, kill, rm, wait, logs with the file driver, exec, inspect, create, start and
+// restart; what each says and leaves when the container is in the wrong state, when its
+// monitor was killed, when its state file is damaged, and when two commands race.
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "tests/rootless/support/roost_test.hpp"
+
+namespace rootless {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+const Millis kPatience(20000);
+
+class Lifecycle : public RoostTest {
+ protected:
+  void SetUp() override {
+    RoostTest::SetUp();
+    image_ = load_busybox();
+  }
+
+  const std::string& image() const { return image_; }
+
+  // `roost run -d --name NAME OPTIONS... IMAGE COMMAND...`; returns the id it printed.
+  std::string detach(const std::string& name, const std::vector<std::string>& command,
+                     const std::vector<std::string>& options = {}) {
+    std::vector<std::string> args = {"run", "-d", "--name", name};
+    args.insert(args.end(), options.begin(), options.end());
+    args.push_back(image_);
+    args.insert(args.end(), command.begin(), command.end());
+    installation().remember_container(name);
+    Outcome started = require_success(roost(args), "run -d " + name);
+    return started.out.substr(0, started.out.find('\n'));
+  }
+
+  // `roost create --name NAME IMAGE COMMAND...`; returns the id.
+  std::string create(const std::string& name, const std::vector<std::string>& command) {
+    std::vector<std::string> args = {"create", "--name", name, image_};
+    args.insert(args.end(), command.begin(), command.end());
+    installation().remember_container(name);
+    Outcome created = require_success(roost(args), "create " + name);
+    return created.out.substr(0, created.out.find('\n'));
+  }
+
+  json inspect(const std::string& name) {
+    Outcome shown = require_success(roost({"inspect", name}), "inspect " + name);
+    return json::parse(shown.out).at(0);
+  }
+
+  std::string status_of(const std::string& name) {
+    return inspect(name)["State"]["Status"].get<std::string>();
+  }
+
+  json ps_all() {
+    return json::parse(require_success(roost({"ps", "-a", "--format", "json"}), "ps").out);
+  }
+
+  std::set<std::string> listed_names() {
+    std::set<std::string> names;
+    for (const auto& entry : ps_all()) names.insert(entry["Names"][0].get<std::string>());
+    return names;
+  }
+
+  // The wait command's output: the exit code and a newline.
+  std::string wait_for(const std::string& name) {
+    return require_success(roost({"wait", name}), "wait " + name).out;
+  }
+
+  fs::path state_file(const std::string& id) {
+    return installation().runroot() / "containers" / id / "state.json";
+  }
+
+ private:
+  std::string image_;
+};
+
+bool eventually(const std::function<bool()>& condition, Millis timeout = kPatience) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(Millis(50));
+  }
+  return condition();
+}
+
+// Alive and not a zombie: an orphaned container is reaped by whatever init the host
+// has, which may take its time.
+bool process_exists(pid_t pid) {
+  if (pid <= 0) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  auto close = text.rfind(')');
+  return close != std::string::npos && close + 2 < text.size() && text[close + 2] != 'Z';
+}
+
+// Field 22 of /proc/PID/stat.
+uint64_t start_time_of(pid_t pid) {
+  std::string text = read_file("/proc/" + std::to_string(pid) + "/stat");
+  std::istringstream fields(text.substr(text.rfind(')') + 2));
+  std::string field;
+  for (int number = 3; number <= 22 && fields >> field; ++number) {
+  }
+  return std::stoull(field);
+}
+
+std::string error_line(const std::string& text) {
+  return text.substr(0, text.find('\n'));
+}
+
+// ---- run -d and its monitor ----
+
+TEST_F(Lifecycle, DetachedRunPrintsTheIdAndReturnsWhileTheContainerRuns) {
+  auto started = std::chrono::steady_clock::now();
+  std::string id = detach("web", {"sleep", "1000"});
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+  EXPECT_TRUE(std::regex_match(id, std::regex("[0-9a-f]{64}"))) << id;
+  json state = inspect("web")["State"];
+  EXPECT_EQ(state["Status"], "running");
+  pid_t pid = state["Pid"].get<pid_t>();
+  ASSERT_TRUE(process_exists(pid)) << state.dump();
+  EXPECT_NE(fs::read_symlink("/proc/" + std::to_string(pid) + "/ns/pid"),
+            fs::read_symlink("/proc/self/ns/pid"));
+  EXPECT_EQ(roost({"ps", "-q"}).out, id.substr(0, 12) + "\n");
+  EXPECT_EQ(roost({"ps", "-q", "--no-trunc"}).out, id + "\n");
+}
+
+TEST_F(Lifecycle, MonitorIsTheContainersParentInASessionOfItsOwn) {
+  detach("web", {"sleep", "1000"});
+  json state = inspect("web")["State"];
+  pid_t monitor = state["Monitor"]["Pid"].get<pid_t>();
+  pid_t container = state["Pid"].get<pid_t>();
+  std::string stat = read_file("/proc/" + std::to_string(container) + "/stat");
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::string process_state;
+  pid_t parent = 0;
+  fields >> process_state >> parent;
+  EXPECT_EQ(parent, monitor);
+  EXPECT_NE(::getsid(monitor), ::getsid(0));
+  // Not a session leader: it can never acquire a controlling terminal.
+  EXPECT_NE(::getsid(monitor), monitor);
+  EXPECT_EQ(read_file("/proc/" + std::to_string(monitor) + "/comm"), "roost-monitor\n");
+}
+
+TEST_F(Lifecycle, DetachedOutputGoesToTheLogByStream) {
+  detach("talk", {"sh", "-c", "echo out; echo err >&2; echo more"});
+  EXPECT_EQ(wait_for("talk"), "0\n");
+  Outcome logs = roost({"logs", "talk"});
+  EXPECT_EQ(logs.exit_code, 0) << logs.describe();
+  EXPECT_EQ(logs.out, "out\nmore\n");
+  EXPECT_EQ(logs.err, "err\n");
+}
+
+TEST_F(Lifecycle, WaitPrintsTheExitCodeAndPsShowsIt) {
+  std::string id = detach("three", {"sh", "-c", "sleep 0.5; exit 3"});
+  EXPECT_EQ(wait_for("three"), "3\n");
+  json listed = ps_all();
+  ASSERT_EQ(listed.size(), 1u) << listed.dump();
+  EXPECT_EQ(listed[0]["Id"], id);
+  EXPECT_EQ(listed[0]["State"], "exited");
+  EXPECT_EQ(listed[0]["ExitCode"], 3);
+  EXPECT_EQ(roost({"ps"}).out.find("three"), std::string::npos);
+  EXPECT_EQ(inspect("three")["State"]["ExitCode"], 3);
+}
+
+TEST_F(Lifecycle, WaitPrintsEachContainersCode) {
+  detach("one", {"sh", "-c", "exit 1"});
+  detach("two", {"sh", "-c", "exit 2"});
+  Outcome waited = roost({"wait", "one", "two"});
+  EXPECT_EQ(waited.exit_code, 0) << waited.describe();
+  EXPECT_EQ(waited.out, "1\n2\n");
+}
+
+TEST_F(Lifecycle, DetachedCommandNotFoundFailsTheRunAndIsRecorded) {
+  installation().remember_container("missing");
+  Outcome run = roost({"run", "-d", "--name", "missing", image(), "no-such-program"});
+  EXPECT_EQ(run.exit_code, 127) << run.describe();
+  EXPECT_EQ(run.out, "");
+  EXPECT_EQ(error_line(run.err), "Error: executable file no-such-program not found in $PATH (" +
+                                     std::string(kDefaultPath) + ")");
+  EXPECT_EQ(status_of("missing"), "exited");
+  EXPECT_EQ(inspect("missing")["State"]["ExitCode"], 127);
+}
+
+TEST_F(Lifecycle, DetachedRmOptionRemovesTheContainerWhenItEnds) {
+  Outcome run = roost({"run", "-d", "--rm", "--name", "brief", image(), "sleep", "0.3"});
+  ASSERT_EQ(run.exit_code, 0) << run.describe();
+  // The monitor removes it after the end; nothing of it stays, not even a half-removed
+  // directory.
+  EXPECT_TRUE(eventually([&] {
+    return listed_names().empty() && fs::is_empty(installation().root() / "containers");
+  })) << ps_all().dump();
+}
+
+TEST_F(Lifecycle, WaitGetsTheExitCodeOfAContainerRemovedByRmOption) {
+  Outcome run =
+      roost({"run", "-d", "--rm", "--name", "short", image(), "sh", "-c", "sleep 1; exit 4"});
+  ASSERT_EQ(run.exit_code, 0) << run.describe();
+  EXPECT_EQ(wait_for("short"), "4\n");
+  EXPECT_TRUE(eventually([&] { return listed_names().empty(); }));
+}
+
+TEST_F(Lifecycle, DetachedRmOptionWithACommandNotFoundLeavesNothing) {
+  Outcome run = roost({"run", "-d", "--rm", "--name", "gone", image(), "no-such-program"});
+  EXPECT_EQ(run.exit_code, 127) << run.describe();
+  EXPECT_TRUE(listed_names().empty()) << ps_all().dump();
+}
+
+TEST_F(Lifecycle, DetachedTerminalOutputIsLogged) {
+  detach("tty", {"sh", "-c", "test -t 1 && echo terminal"}, {"-t"});
+  EXPECT_EQ(wait_for("tty"), "0\n");
+  EXPECT_EQ(roost({"logs", "tty"}).out, "terminal\r\n");
+}
+
+TEST_F(Lifecycle, BackToBackForegroundRmRunsReuseTheName) {
+  for (int round = 0; round < 3; ++round) {
+    Outcome run = roost({"run", "--rm", "--name", "again", image(), "true"});
+    ASSERT_EQ(run.exit_code, 0) << "round " << round << ": " << run.describe();
+  }
+  EXPECT_TRUE(listed_names().empty());
+}
+
+// ---- stop, kill, restart ----
+
+TEST_F(Lifecycle, StopSendsSigkillAfterTheTimeoutAndSaysSo) {
+  detach("stubborn", {"sleep", "1000"});
+  Outcome stopped = roost({"stop", "-t", "1", "stubborn"});
+  EXPECT_EQ(stopped.exit_code, 0) << stopped.describe();
+  EXPECT_EQ(stopped.out, "stubborn\n");
+  EXPECT_EQ(stopped.err,
+            "roost: container stubborn did not stop within 1 second after SIGTERM; sending "
+            "SIGKILL\n");
+  EXPECT_EQ(status_of("stubborn"), "exited");
+  EXPECT_EQ(wait_for("stubborn"), "137\n");
+}
+
+TEST_F(Lifecycle, StopEndsAContainerThatHandlesTheSignalQuietly) {
+  detach("polite", {"sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"});
+  Outcome stopped = roost({"stop", "polite"});
+  EXPECT_EQ(stopped.exit_code, 0) << stopped.describe();
+  EXPECT_EQ(stopped.err, "");
+  EXPECT_EQ(wait_for("polite"), "0\n");
+}
+
+TEST_F(Lifecycle, StopUsesTheStopSignalOption) {
+  detach("usr1", {"sh", "-c", "trap 'exit 5' USR1; while :; do sleep 0.1; done"},
+         {"--stop-signal", "SIGUSR1"});
+  EXPECT_EQ(inspect("usr1")["Config"]["StopSignal"], "SIGUSR1");
+  Outcome stopped = roost({"stop", "usr1"});
+  EXPECT_EQ(stopped.exit_code, 0) << stopped.describe();
+  EXPECT_EQ(stopped.err, "");
+  EXPECT_EQ(wait_for("usr1"), "5\n");
+}
+
+TEST_F(Lifecycle, StopOfAnExitedContainerIsNoError) {
+  detach("done", {"true"});
+  wait_for("done");
+  Outcome stopped = roost({"stop", "done"});
+  EXPECT_EQ(stopped.exit_code, 0) << stopped.describe();
+  EXPECT_EQ(stopped.out, "done\n");
+}
+
+TEST_F(Lifecycle, KillSendsTheSignalGiven) {
+  detach("target", {"sh", "-c", "trap 'exit 9' USR2; while :; do sleep 0.1; done"});
+  Outcome killed = roost({"kill", "-s", "USR2", "target"});
+  EXPECT_EQ(killed.exit_code, 0) << killed.describe();
+  EXPECT_EQ(killed.out, "target\n");
+  EXPECT_EQ(wait_for("target"), "9\n");
+}
+
+TEST_F(Lifecycle, KillSendsSigkillByDefault) {
+  detach("target", {"sleep", "1000"});
+  ASSERT_EQ(roost({"kill", "target"}).exit_code, 0);
+  EXPECT_EQ(wait_for("target"), "137\n");
+}
+
+TEST_F(Lifecycle, KillOfAnExitedContainerIsRefused) {
+  detach("done", {"true"});
+  wait_for("done");
+  Outcome killed = roost({"kill", "done"});
+  EXPECT_EQ(killed.exit_code, 125) << killed.describe();
+  EXPECT_EQ(killed.err,
+            "Error: container done is exited (code 0); only a running container can be "
+            "signalled\n");
+  EXPECT_EQ(killed.out, "");
+}
+
+TEST_F(Lifecycle, KillWithAnUnknownSignalChangesNothing) {
+  detach("target", {"sleep", "1000"});
+  Outcome killed = roost({"kill", "-s", "SIGNOPE", "target"});
+  EXPECT_EQ(killed.exit_code, 125) << killed.describe();
+  EXPECT_EQ(killed.err,
+            "Error: --signal SIGNOPE: not a signal; use a name such as SIGTERM or TERM, or a "
+            "number\n");
+  EXPECT_EQ(status_of("target"), "running");
+}
+
+TEST_F(Lifecycle, RestartRunsTheCommandAgainOnTheSameWritableLayer) {
+  detach("counter", {"sh", "-c", "echo run >> /history; cat /history; exec sleep 1000"});
+  ASSERT_TRUE(eventually([&] { return roost({"logs", "counter"}).out == "run\n"; }));
+  Outcome restarted = roost({"restart", "-t", "0", "counter"});
+  EXPECT_EQ(restarted.exit_code, 0) << restarted.describe();
+  EXPECT_EQ(restarted.out, "counter\n");
+  EXPECT_EQ(status_of("counter"), "running");
+  EXPECT_TRUE(eventually([&] {
+    return roost({"logs", "counter"}).out == "run\nrun\nrun\n";
+  })) << roost({"logs", "counter"}).out;
+}
+
+// ---- create, start ----
+
+TEST_F(Lifecycle, CreateThenStartInTheBackground) {
+  std::string id = create("later", {"sh", "-c", "echo started; exit 4"});
+  EXPECT_TRUE(std::regex_match(id, std::regex("[0-9a-f]{64}"))) << id;
+  EXPECT_EQ(status_of("later"), "created");
+  EXPECT_NE(roost({"ps", "-a"}).out.find(" Created "), std::string::npos);
+  Outcome started = roost({"start", "later"});
+  EXPECT_EQ(started.exit_code, 0) << started.describe();
+  EXPECT_EQ(started.out, "later\n");
+  EXPECT_EQ(wait_for("later"), "4\n");
+  EXPECT_EQ(roost({"logs", "later"}).out, "started\n");
+}
+
+TEST_F(Lifecycle, StartAttachedGivesTheStreamsAndTheExitStatus) {
+  create("attached", {"sh", "-c", "echo to-out; echo to-err >&2; exit 6"});
+  Outcome started = roost({"start", "-a", "attached"});
+  EXPECT_EQ(started.exit_code, 6) << started.describe();
+  EXPECT_EQ(started.out, "to-out\n");
+  EXPECT_EQ(started.err, "to-err\n");
+  EXPECT_EQ(status_of("attached"), "exited");
+}
+
+TEST_F(Lifecycle, StartOfAStoppedContainerKeepsItsWritableLayer) {
+  installation().remember_container("layer");
+  Outcome first = roost({"run", "--name", "layer", image(), "sh", "-c", "echo x >> /f; cat /f"});
+  ASSERT_EQ(first.exit_code, 0) << first.describe();
+  EXPECT_EQ(first.out, "x\n");
+  Outcome again = roost({"start", "-a", "layer"});
+  EXPECT_EQ(again.exit_code, 0) << again.describe();
+  EXPECT_EQ(again.out, "x\nx\n");
+}
+
+TEST_F(Lifecycle, StartOfARunningContainerIsRefused) {
+  detach("busy", {"sleep", "1000"});
+  pid_t pid = inspect("busy")["State"]["Pid"].get<pid_t>();
+  Outcome started = roost({"start", "busy"});
+  EXPECT_EQ(started.exit_code, 125) << started.describe();
+  EXPECT_EQ(started.err,
+            "Error: container busy is running; stop it first with 'roost stop busy'\n");
+  EXPECT_EQ(inspect("busy")["State"]["Pid"], pid);
+}
+
+TEST_F(Lifecycle, TwoStartsRacingStartTheContainerOnce) {
+  create("raced", {"sleep", "1000"});
+  Background first(installation().spawn({"start", "raced"}));
+  Background second(installation().spawn({"start", "raced"}));
+  Outcome a = first.finish(kPatience);
+  Outcome b = second.finish(kPatience);
+  std::multiset<int> codes = {a.exit_code, b.exit_code};
+  EXPECT_EQ(codes, (std::multiset<int>{0, 125})) << a.describe() << b.describe();
+  const Outcome& loser = a.exit_code == 125 ? a : b;
+  EXPECT_EQ(loser.err,
+            "Error: container raced is running; stop it first with 'roost stop raced'\n");
+  EXPECT_EQ(status_of("raced"), "running");
+}
+
+TEST_F(Lifecycle, StopAndForcedRmRacingLeaveNothingBehind) {
+  detach("doomed", {"sleep", "1000"});
+  pid_t pid = inspect("doomed")["State"]["Pid"].get<pid_t>();
+  Background stop(installation().spawn({"stop", "-t", "2", "doomed"}));
+  Background remove(installation().spawn({"rm", "-f", "doomed"}));
+  Outcome stopped = stop.finish(kPatience);
+  Outcome removed = remove.finish(kPatience);
+  EXPECT_EQ(removed.exit_code, 0) << removed.describe();
+  if (stopped.exit_code != 0) {
+    EXPECT_EQ(stopped.exit_code, 125) << stopped.describe();
+    EXPECT_TRUE(stopped.err == "Error: no container named doomed; see 'roost ps -a'\n" ||
+                stopped.err == "Error: container doomed was removed meanwhile\n")
+        << stopped.describe();
+  }
+  EXPECT_FALSE(process_exists(pid));
+  EXPECT_TRUE(listed_names().empty());
+  EXPECT_TRUE(fs::is_empty(installation().root() / "containers"));
+}
+
+// ---- rm, prune ----
+
+TEST_F(Lifecycle, RmOfARunningContainerNeedsForce) {
+  std::string id = detach("live", {"sleep", "1000"});
+  pid_t pid = inspect("live")["State"]["Pid"].get<pid_t>();
+  Outcome refused = roost({"rm", "live"});
+  EXPECT_EQ(refused.exit_code, 125) << refused.describe();
+  EXPECT_EQ(refused.err,
+            "Error: container live is running; stop it first or use 'roost rm -f live'\n");
+  EXPECT_EQ(status_of("live"), "running");
+  Outcome forced = roost({"rm", "-f", "live"});
+  EXPECT_EQ(forced.exit_code, 0) << forced.describe();
+  EXPECT_EQ(forced.out, id + "\n");
+  EXPECT_FALSE(process_exists(pid));
+  EXPECT_TRUE(listed_names().empty());
+  Outcome twice = roost({"rm", "-f", "live"});
+  EXPECT_EQ(twice.exit_code, 0) << twice.describe();
+  EXPECT_EQ(twice.out, "");
+  Outcome without_force = roost({"rm", "live"});
+  EXPECT_EQ(without_force.exit_code, 125);
+  EXPECT_EQ(without_force.err, "Error: no container named live; see 'roost ps -a'\n");
+}
+
+TEST_F(Lifecycle, RmOfSeveralChecksAllBeforeRemovingAny) {
+  detach("idle", {"true"});
+  detach("live", {"sleep", "1000"});
+  wait_for("idle");
+  Outcome refused = roost({"rm", "idle", "live"});
+  EXPECT_EQ(refused.exit_code, 125) << refused.describe();
+  EXPECT_EQ(listed_names(), (std::set<std::string>{"idle", "live"}));
+  Outcome all = roost({"rm", "-a"});
+  EXPECT_EQ(all.exit_code, 125) << all.describe();
+  EXPECT_EQ(listed_names(), (std::set<std::string>{"idle", "live"}));
+  Outcome forced = roost({"rm", "-a", "-f"});
+  EXPECT_EQ(forced.exit_code, 0) << forced.describe();
+  EXPECT_TRUE(listed_names().empty());
+}
+
+TEST_F(Lifecycle, PruneRemovesWhatIsNotRunning) {
+  std::string first = detach("first", {"true"});
+  std::string second = create("second", {"true"});
+  detach("live", {"sleep", "1000"});
+  wait_for("first");
+  Outcome pruned = roost({"container", "prune"});
+  EXPECT_EQ(pruned.exit_code, 0) << pruned.describe();
+  std::set<std::string> ids;
+  for (const auto& line : lines_of(pruned.out)) ids.insert(line);
+  EXPECT_EQ(ids, (std::set<std::string>{first, second}));
+  EXPECT_EQ(listed_names(), (std::set<std::string>{"live"}));
+}
+
+// ---- a killed monitor, a reboot, a damaged state file ----
+
+TEST_F(Lifecycle, KilledMonitorLeavesTheContainerRunningAndRmForceEndsIt) {
+  std::string id = detach("orphan", {"sleep", "1000"});
+  json state = inspect("orphan")["State"];
+  pid_t monitor = state["Monitor"]["Pid"].get<pid_t>();
+  pid_t pid = state["Pid"].get<pid_t>();
+  ASSERT_EQ(::kill(monitor, SIGKILL), 0);
+  ASSERT_TRUE(eventually([&] { return !process_exists(monitor); }));
+  EXPECT_EQ(status_of("orphan"), "running");
+  Outcome removed = roost({"rm", "-f", "orphan"});
+  EXPECT_EQ(removed.exit_code, 0) << removed.describe();
+  EXPECT_EQ(removed.out, id + "\n");
+  EXPECT_TRUE(eventually([&] { return !process_exists(pid); }));
+  EXPECT_TRUE(listed_names().empty());
+}
+
+TEST_F(Lifecycle, ContainerEndingAfterItsMonitorWasKilledIsStopped) {
+  detach("orphan", {"sleep", "1"});
+  json state = inspect("orphan")["State"];
+  ASSERT_EQ(::kill(state["Monitor"]["Pid"].get<pid_t>(), SIGKILL), 0);
+  pid_t pid = state["Pid"].get<pid_t>();
+  ASSERT_TRUE(eventually([&] { return !process_exists(pid); }));
+  json listed = ps_all();
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0]["State"], "stopped");
+  EXPECT_EQ(listed[0]["ExitCode"], nullptr);
+  EXPECT_EQ(roost({"ps"}).out.find("orphan"), std::string::npos);
+  EXPECT_EQ(wait_for("orphan"), "-1\n");
+  Outcome removed = roost({"rm", "orphan"});
+  EXPECT_EQ(removed.exit_code, 0) << removed.describe();
+}
+
+// A state file that names a living process with the right start time but another boot
+// (the runtime directory outlived a reboot) must not be believed.
+TEST_F(Lifecycle, StateFromAnotherBootIsNotRunning) {
+  std::string id = detach("rebooted", {"true"});
+  wait_for("rebooted");
+  json saved = json::parse(read_file(state_file(id)));
+  json process = {{"pid", ::getpid()},
+                  {"start_time", start_time_of(::getpid())},
+                  {"boot_id", "00000000-0000-0000-0000-000000000000"}};
+  saved["status"] = "running";
+  saved["process"] = process;
+  saved["monitor"] = process;
+  write_file(state_file(id), saved.dump());
+  EXPECT_EQ(status_of("rebooted"), "stopped");
+  Outcome killed = roost({"kill", "rebooted"});
+  EXPECT_EQ(killed.exit_code, 125) << killed.describe();
+  EXPECT_TRUE(process_exists(::getpid()));
+}
+
+TEST_F(Lifecycle, StateWithAReusedPidIsNotRunning) {
+  std::string id = detach("reused", {"true"});
+  wait_for("reused");
+  json saved = json::parse(read_file(state_file(id)));
+  std::string boot_id = read_file("/proc/sys/kernel/random/boot_id");
+  boot_id.pop_back();
+  json process = {
+      {"pid", ::getpid()}, {"start_time", start_time_of(::getpid()) + 1}, {"boot_id", boot_id}};
+  saved["status"] = "running";
+  saved["process"] = process;
+  saved["monitor"] = process;
+  write_file(state_file(id), saved.dump());
+  EXPECT_EQ(status_of("reused"), "stopped");
+  Outcome stopped = roost({"stop", "reused"});
+  EXPECT_EQ(stopped.exit_code, 0) << stopped.describe();
+  EXPECT_TRUE(process_exists(::getpid()));
+  EXPECT_EQ(json::parse(read_file(state_file(id)))["status"], "stopped");
+}
+
+TEST_F(Lifecycle, CorruptStateIsMarkedAndRmForceRemovesIt) {
+  std::string broken = detach("broken", {"true"});
+  detach("fine", {"true"});
+  wait_for("broken");
+  wait_for("fine");
+  write_file(state_file(broken), "{\"status\": \"runn");
+  json listed = ps_all();
+  ASSERT_EQ(listed.size(), 2u) << listed.dump();
+  std::map<std::string, std::string> states;
+  for (const auto& entry : listed) states[entry["Names"][0]] = entry["State"];
+  EXPECT_EQ(states,
+            (std::map<std::string, std::string>{{"broken", "corrupt"}, {"fine", "exited"}}));
+  Outcome refused = roost({"rm", "broken"});
+  EXPECT_EQ(refused.exit_code, 125) << refused.describe();
+  EXPECT_EQ(refused.err.rfind("Error: container broken is corrupt (unreadable state ", 0), 0u)
+      << refused.err;
+  Outcome removed = roost({"rm", "-f", "broken"});
+  EXPECT_EQ(removed.exit_code, 0) << removed.describe();
+  EXPECT_EQ(removed.out, broken + "\n");
+  EXPECT_EQ(listed_names(), (std::set<std::string>{"fine"}));
+}
+
+// ---- names and ids ----
+
+TEST_F(Lifecycle, NamesAreUnique) {
+  std::string id = detach("dup", {"sleep", "1000"});
+  Outcome second = roost({"create", "--name", "dup", image(), "true"});
+  EXPECT_EQ(second.exit_code, 125) << second.describe();
+  EXPECT_EQ(second.err, "Error: the name dup is in use by container " + id.substr(0, 12) +
+                            " (running); remove it with 'roost rm -f dup' or choose another "
+                            "--name\n");
+  EXPECT_EQ(listed_names(), (std::set<std::string>{"dup"}));
+}
+
+TEST_F(Lifecycle, BadNamesAreRefused) {
+  Outcome created = roost({"create", "--name", "-bad/name", image(), "true"});
+  EXPECT_EQ(created.exit_code, 125) << created.describe();
+  EXPECT_EQ(error_line(created.err),
+            "Error: --name -bad/name: a container name starts with a letter or digit and holds "
+            "only letters, digits, '_', '.' and '-'");
+  EXPECT_TRUE(listed_names().empty());
+}
+
+TEST_F(Lifecycle, AnyUniqueIdPrefixNamesTheContainer) {
+  std::string id = detach("prefixed", {"sleep", "1000"});
+  EXPECT_EQ(inspect(id.substr(0, 5))["Name"], "prefixed");
+  EXPECT_EQ(inspect(id)["Name"], "prefixed");
+  Outcome stopped = roost({"stop", "-t", "0", id.substr(0, 7)});
+  EXPECT_EQ(stopped.exit_code, 0) << stopped.describe();
+  EXPECT_EQ(status_of("prefixed"), "exited");
+}
+
+TEST_F(Lifecycle, AnAmbiguousPrefixIsRefused) {
+  std::map<char, int> first_digits;
+  char shared = 0;
+  for (int n = 0; shared == 0 && n < 17; ++n) {
+    std::string id = create("c" + std::to_string(n), {"true"});
+    if (++first_digits[id[0]] == 2) shared = id[0];
+  }
+  ASSERT_NE(shared, 0);
+  Outcome shown = roost({"inspect", std::string(1, shared)});
+  EXPECT_EQ(shown.exit_code, 125) << shown.describe();
+  EXPECT_EQ(shown.err.rfind("Error: container id prefix " + std::string(1, shared) +
+                                " is ambiguous: 2 containers match",
+                            0),
+            0u)
+      << shown.err;
+}
+
+TEST_F(Lifecycle, EveryCommandNamesAnUnknownContainer) {
+  for (const auto& command : std::vector<std::vector<std::string>>{{"start", "nosuch"},
+                                                                   {"stop", "nosuch"},
+                                                                   {"kill", "nosuch"},
+                                                                   {"restart", "nosuch"},
+                                                                   {"wait", "nosuch"},
+                                                                   {"inspect", "nosuch"},
+                                                                   {"logs", "nosuch"},
+                                                                   {"exec", "nosuch", "true"},
+                                                                   {"rm", "nosuch"}}) {
+    Outcome failed = roost(command);
+    EXPECT_EQ(failed.exit_code, 125) << failed.describe();
+    EXPECT_EQ(failed.err, "Error: no container named nosuch; see 'roost ps -a'\n")
+        << failed.describe();
+    EXPECT_EQ(failed.out, "");
+  }
+}
+
+// ---- inspect ----
+
+TEST_F(Lifecycle, InspectShowsConfigurationStateMountsAndIds) {
+  fs::create_directories(scratch("data"));
+  std::string id = detach("seen", {"sleep", "1000"},
+                          {"-e", "GREETING=hi", "-v", scratch("data").string() + ":/data:ro"});
+  json shown = inspect("seen");
+  EXPECT_EQ(shown["Id"], id);
+  EXPECT_EQ(shown["Name"], "seen");
+  EXPECT_EQ(shown["ImageName"], image());
+  EXPECT_EQ(shown["Config"]["Cmd"], json({"sleep", "1000"}));
+  auto env = shown["Config"]["Env"].get<std::vector<std::string>>();
+  EXPECT_NE(std::find(env.begin(), env.end(), "GREETING=hi"), env.end());
+  EXPECT_EQ(shown["State"]["Status"], "running");
+  EXPECT_TRUE(shown["State"]["Running"].get<bool>());
+  EXPECT_TRUE(process_exists(shown["State"]["Pid"].get<pid_t>()));
+  EXPECT_EQ(shown["State"]["ExitCode"], nullptr);
+  EXPECT_EQ(shown["Mounts"],
+            json::parse(R"([{"Type": "bind", "Source": ")" + scratch("data").string() +
+                        R"(", "Destination": "/data", "RW": false}])"));
+  EXPECT_EQ(shown["IdMappings"]["UidMap"][0],
+            json({{"ContainerID", 0}, {"HostID", ::getuid()}, {"Size", 1}}));
+  EXPECT_EQ(shown["LogPath"], (installation().root() / "containers" / id / "ctr.log").string());
+}
+
+// ---- logs ----
+
+TEST_F(Lifecycle, LogsTailSinceUntilAndTimestamps) {
+  detach("lines", {"sh", "-c", "echo one; echo two; echo three"});
+  wait_for("lines");
+  EXPECT_EQ(roost({"logs", "lines"}).out, "one\ntwo\nthree\n");
+  EXPECT_EQ(roost({"logs", "--tail", "2", "lines"}).out, "two\nthree\n");
+  EXPECT_EQ(roost({"logs", "-n", "0", "lines"}).out, "");
+  EXPECT_EQ(roost({"logs", "--since", "1h", "lines"}).out, "one\ntwo\nthree\n");
+  EXPECT_EQ(roost({"logs", "--since", "2099-01-01T00:00:00Z", "lines"}).out, "");
+  EXPECT_EQ(roost({"logs", "--since", "2099-01-01T02:00:00+02:00", "lines"}).out, "");
+  EXPECT_EQ(roost({"logs", "--until", "1.5", "lines"}).out, "");
+  auto hour_ago = std::chrono::duration_cast<std::chrono::seconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count() -
+                  3600;
+  EXPECT_EQ(roost({"logs", "--since", std::to_string(hour_ago) + ".25", "lines"}).out,
+            "one\ntwo\nthree\n");
+  std::vector<std::string> stamped = lines_of(roost({"logs", "--timestamps", "lines"}).out);
+  ASSERT_EQ(stamped.size(), 3u);
+  std::regex stamp(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z (one|two|three))");
+  for (const auto& line : stamped) EXPECT_TRUE(std::regex_match(line, stamp)) << line;
+}
+
+TEST_F(Lifecycle, LogsRefusesABadTime) {
+  detach("lines", {"true"});
+  Outcome refused = roost({"logs", "--since", "yesterday", "lines"});
+  EXPECT_EQ(refused.exit_code, 125) << refused.describe();
+  EXPECT_EQ(refused.err,
+            "Error: --since yesterday: not a time; use RFC 3339 (2024-05-01T12:00:00Z or with an "
+            "offset), Unix seconds (1714564800.5) or a duration back from now (10m, 1h30m)\n");
+}
+
+TEST_F(Lifecycle, LogsKeepALastLineWithoutNewline) {
+  detach("unfinished", {"printf", "a\\nb"});
+  wait_for("unfinished");
+  EXPECT_EQ(roost({"logs", "unfinished"}).out, "a\nb");
+  EXPECT_EQ(roost({"logs", "--tail", "1", "unfinished"}).out, "b");
+}
+
+TEST_F(Lifecycle, LogsFollowEndsWithTheContainerAndMissesNothing) {
+  detach("stream",
+         {"sh", "-c", "for i in $(seq 1 300); do echo line $i; done; sleep 1; echo last"});
+  Outcome followed = roost({"logs", "-f", "stream"});
+  EXPECT_EQ(followed.exit_code, 0) << followed.describe();
+  std::string expected;
+  for (int i = 1; i <= 300; ++i) expected += "line " + std::to_string(i) + "\n";
+  EXPECT_EQ(followed.out, expected + "last\n");
+}
+
+TEST_F(Lifecycle, LogsHoldEverythingOfABurst) {
+  detach("burst", {"sh", "-c", "seq 1 50000; seq 1 20000 >&2"});
+  EXPECT_EQ(wait_for("burst"), "0\n");
+  Outcome logs = roost({"logs", "burst"});
+  std::string out, err;
+  for (int i = 1; i <= 50000; ++i) out += std::to_string(i) + "\n";
+  for (int i = 1; i <= 20000; ++i) err += std::to_string(i) + "\n";
+  EXPECT_TRUE(logs.out == out) << "stdout holds " << logs.out.size() << " bytes";
+  EXPECT_TRUE(logs.err == err) << "stderr holds " << logs.err.size() << " bytes";
+}
+
+TEST_F(Lifecycle, LogsAreRotatedBySizeAndReadAcrossTheRotation) {
+  std::string id = detach("rotated", {"sh", "-c", "for i in $(seq 1 400); do echo line $i; done"},
+                          {"--log-opt", "max-size=4k"});
+  wait_for("rotated");
+  fs::path log = installation().root() / "containers" / id / "ctr.log";
+  EXPECT_LE(fs::file_size(log), 4096u);
+  ASSERT_TRUE(fs::exists(log.string() + ".1"));
+  EXPECT_LE(fs::file_size(log.string() + ".1"), 4096u);
+  std::vector<std::string> lines = lines_of(roost({"logs", "rotated"}).out);
+  ASSERT_GT(lines.size(), 10u);
+  int first = std::stoi(lines.front().substr(5));
+  for (size_t i = 0; i < lines.size(); ++i)
+    EXPECT_EQ(lines[i], "line " + std::to_string(first + static_cast<int>(i)));
+  EXPECT_EQ(lines.back(), "line 400");
+}
+
+TEST_F(Lifecycle, NoneLogDriverKeepsNoLog) {
+  detach("quiet", {"echo", "lost"}, {"--log-driver", "none"});
+  wait_for("quiet");
+  Outcome logs = roost({"logs", "quiet"});
+  EXPECT_EQ(logs.exit_code, 125);
+  EXPECT_EQ(logs.err,
+            "Error: container quiet keeps no log: it was created with --log-driver none\n");
+}
+
+// ---- exec ----
+
+TEST_F(Lifecycle, ExecJoinsEveryNamespaceOfTheContainer) {
+  detach("host", {"sleep", "1000"}, {"--hostname", "inside", "--network", "none"});
+  pid_t pid = inspect("host")["State"]["Pid"].get<pid_t>();
+  std::string probe = "hostname";
+  std::vector<std::string> kinds = {"user", "mnt", "pid", "uts", "ipc", "net"};
+  for (const auto& kind : kinds) probe += "; readlink /proc/self/ns/" + kind;
+  Outcome joined = roost({"exec", "host", "sh", "-c", probe});
+  ASSERT_EQ(joined.exit_code, 0) << joined.describe();
+  std::vector<std::string> lines = lines_of(joined.out);
+  ASSERT_EQ(lines.size(), kinds.size() + 1) << joined.out;
+  EXPECT_EQ(lines[0], "inside");
+  for (size_t i = 0; i < kinds.size(); ++i)
+    EXPECT_EQ(lines[i + 1],
+              fs::read_symlink("/proc/" + std::to_string(pid) + "/ns/" + kinds[i]).string())
+        << kinds[i];
+}
+
+TEST_F(Lifecycle, ExecSeesTheContainersRootProcessesAndEnvironment) {
+  detach("env", {"sh", "-c", "echo made > /marker; exec sleep 1000"}, {"-e", "FROM_RUN=yes"});
+  ASSERT_TRUE(eventually([&] { return roost({"exec", "env", "cat", "/marker"}).out == "made\n"; }));
+  Outcome seen = roost({"exec", "env", "sh", "-c", "cat /proc/1/comm; echo $FROM_RUN; pwd"});
+  EXPECT_EQ(seen.exit_code, 0) << seen.describe();
+  EXPECT_EQ(seen.out, "sleep\nyes\n/\n");
+}
+
+TEST_F(Lifecycle, ExecTakesUserWorkdirAndEnvironment) {
+  detach("opts", {"sleep", "1000"});
+  Outcome seen = roost({"exec", "-u", "1000", "-w", "/tmp", "-e", "FOO=bar", "opts", "sh", "-c",
+                        "id -u; pwd; echo $FOO"});
+  EXPECT_EQ(seen.exit_code, 0) << seen.describe();
+  EXPECT_EQ(seen.out, "1000\n/tmp\nbar\n");
+}
+
+TEST_F(Lifecycle, ExecFollowsRunsExitStatusRules) {
+  detach("codes", {"sleep", "1000"});
+  EXPECT_EQ(roost({"exec", "codes", "sh", "-c", "exit 3"}).exit_code, 3);
+  EXPECT_EQ(roost({"exec", "codes", "sh", "-c", "kill -TERM $$"}).exit_code, 143);
+  Outcome missing = roost({"exec", "codes", "no-such-program"});
+  EXPECT_EQ(missing.exit_code, 127) << missing.describe();
+  EXPECT_EQ(missing.err, "Error: executable file no-such-program not found in $PATH (" +
+                             std::string(kDefaultPath) + ")\n");
+  Outcome directory = roost({"exec", "codes", "/etc"});
+  EXPECT_EQ(directory.exit_code, 126) << directory.describe();
+}
+
+TEST_F(Lifecycle, ExecPassesStandardInputWithInteractive) {
+  detach("cat", {"sleep", "1000"});
+  Spawn spawn = installation().spawn({"exec", "-i", "cat", "cat"});
+  spawn.input = "through stdin\n";
+  Outcome piped = run(spawn);
+  EXPECT_EQ(piped.exit_code, 0) << piped.describe();
+  EXPECT_EQ(piped.out, "through stdin\n");
+}
+
+TEST_F(Lifecycle, ExecWithATerminalGetsOneFromTheContainer) {
+  detach("pty", {"sleep", "1000"});
+  PtySession terminal(installation().spawn({"exec", "-t", "pty", "sh", "-c",
+                                            "tty; test -t 0 && test -t 1 && echo all-terminals"}),
+                      30, 90);
+  EXPECT_EQ(terminal.finish(kPatience), 0) << terminal.screen();
+  std::vector<std::string> lines = lines_of(terminal.screen());
+  std::erase(lines, "");
+  EXPECT_EQ(lines, (std::vector<std::string>{"/dev/pts/0", "all-terminals"})) << terminal.screen();
+}
+
+TEST_F(Lifecycle, ExecIntoAStoppedContainerIsRefused) {
+  detach("over", {"true"});
+  wait_for("over");
+  Outcome refused = roost({"exec", "over", "true"});
+  EXPECT_EQ(refused.exit_code, 125) << refused.describe();
+  EXPECT_EQ(refused.err,
+            "Error: container over is exited (code 0); start it with 'roost start over'\n");
+}
+
+}  // namespace
+}  // namespace rootless
