@@ -25,5 +25,6 @@ int cmd_inspect(const ParsedCommand& command, Context& context);
 int cmd_logs(const ParsedCommand& command, Context& context);
 int cmd_exec(const ParsedCommand& command, Context& context);
 int cmd_container_prune(const ParsedCommand& command, Context& context);
+int cmd_attach(const ParsedCommand& command, Context& context);
 
 }  // namespace roost::cli

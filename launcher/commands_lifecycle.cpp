@@ -1,5 +1,4 @@
 #include <csignal>
-#include <thread>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -17,8 +16,6 @@
 namespace roost::cli {
 
 namespace {
-
-constexpr auto kWaitPollInterval = std::chrono::milliseconds(100);
 
 ContainerStore store_of(const Context& context) {
   return ContainerStore(context.settings.data_root, context.settings.runtime_root);
@@ -77,28 +74,6 @@ int start_one(const Context& context, const ContainerStore& store, const std::st
   int status = run_detached(context, store, locked.record);
   if (status == 0) fmt::print("{}\n", name);
   return status;
-}
-
-// The exit code once the container is no longer running; -1 when it ended unobserved.
-int wait_for_end(const Context& context, const ContainerStore& store, const std::string& name) {
-  auto record = store.get(name);
-  for (;;) {
-    auto current = store.find(record.id);
-    if (!current) {
-      if (auto code = store.kept_exit_code(record.id)) return *code;
-      throw UsageError(fmt::format("container {} was removed before its end could be read", name));
-    }
-    if (current->status == kExited || current->status == kStopped) {
-      if (current->unrecorded_end) await_record(context, store, *current);
-      return current->exit_code.value_or(-1);
-    }
-    if (current->status == kCorrupt) throw wrong_state(*current, "");
-    UniqueFd monitor = open_recorded_process(current->monitor);
-    if (current->status != kCreated && monitor)
-      wait_for_exit(monitor, -1);
-    else
-      std::this_thread::sleep_for(kWaitPollInterval);
-  }
 }
 
 nlohmann::json identity_json(const ProcessIdentity& process) {
@@ -241,7 +216,7 @@ int cmd_restart(const ParsedCommand& command, Context& context) {
 int cmd_wait(const ParsedCommand& command, Context& context) {
   auto store = store_of(context);
   for (const auto& name : command.positionals)
-    fmt::print("{}\n", wait_for_end(context, store, name));
+    fmt::print("{}\n", wait_for_exit_code(context, store, store.get(name)));
   return 0;
 }
 

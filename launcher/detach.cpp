@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/error.hpp"
+#include "launcher/attach.hpp"
 #include "launcher/descriptors.hpp"
 #include "launcher/launch.hpp"
 #include "launcher/logs.hpp"
@@ -42,7 +43,23 @@ void monitor_container(const Context& context, const ContainerStore& store,
                        const ContainerRecord& record, UniqueFd& ready) {
   auto plan = plan_for_start(store, record);
   std::optional<LogWriter> writer;
-  MonitorIo io{true, output_sink(store, record, writer)};
+  std::optional<AttachServer> attach;
+  auto to_log = output_sink(store, record, writer);
+  MonitorIo io;
+  io.capture = true;
+  io.sink = [&](Stream stream, std::string_view data) {
+    to_log(stream, data);
+    if (attach) attach->broadcast(data);
+  };
+  io.peer_for_terminal = [&](int terminal) -> RelayPeer* {
+    try {
+      attach.emplace(store.runtime_dir(record.id), terminal);
+      return &*attach;
+    } catch (const Error& error) {
+      spdlog::warn("container {}: 'roost attach' will not work: {}", record.name, error.what());
+      return nullptr;
+    }
+  };
   auto on_started = [&](const ProcessIdentity& process, const std::string& cgroup) {
     ContainerRecord running = record;
     mark_running(running, process, cgroup, true);

@@ -20,6 +20,7 @@ namespace {
 // How long a container may take to die after SIGKILL, and its monitor to record it.
 constexpr int kKillGraceMs = 30'000;
 constexpr int kRecordGraceMs = 30'000;
+constexpr auto kWaitPollInterval = std::chrono::milliseconds(100);
 
 std::string describe_state(const ContainerRecord& record) {
   if (record.status == kExited && record.exit_code)
@@ -29,6 +30,28 @@ std::string describe_state(const ContainerRecord& record) {
 }
 
 }  // namespace
+
+int wait_for_exit_code(const Context& context, const ContainerStore& store,
+                       const ContainerRecord& record) {
+  for (;;) {
+    auto current = store.find(record.id);
+    if (!current) {
+      if (auto code = store.kept_exit_code(record.id)) return *code;
+      throw UsageError(
+          fmt::format("container {} was removed before its end could be read", record.name));
+    }
+    if (current->status == kExited || current->status == kStopped) {
+      if (current->unrecorded_end) await_record(context, store, *current);
+      return current->exit_code.value_or(-1);
+    }
+    if (current->status == kCorrupt) throw wrong_state(*current, "");
+    UniqueFd monitor = open_recorded_process(current->monitor);
+    if (current->status != kCreated && monitor)
+      wait_for_exit(monitor, -1);
+    else
+      std::this_thread::sleep_for(kWaitPollInterval);
+  }
+}
 
 UsageError wrong_state(const ContainerRecord& record, const std::string& advice) {
   std::string name = record.name.empty() ? record.id.substr(0, 12) : record.name;

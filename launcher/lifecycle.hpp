@@ -31,6 +31,11 @@ bool stop_process(const ContainerRecord& record, int signal, int timeout_seconds
 std::optional<ContainerRecord> await_record(const Context& context, const ContainerStore& store,
                                             const ContainerRecord& record);
 
+// Waits until the container has ended and returns its exit code; -1 when it ended
+// unobserved. A container removed by --rm gives the code its monitor kept.
+int wait_for_exit_code(const Context& context, const ContainerStore& store,
+                       const ContainerRecord& record);
+
 // "container web is running" and what to do, as a UsageError (exit 125).
 UsageError wrong_state(const ContainerRecord& record, const std::string& advice);
 

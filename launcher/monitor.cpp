@@ -16,6 +16,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "cgroups/scope.hpp"
 #include "cgroups/stats.hpp"
@@ -121,14 +122,19 @@ class Relay {
   enum Slot { kSignals, kTerminal, kOut, kErr, kStdin, kMemory, kSlots };
 
   void poll_once() {
-    struct pollfd fds[kSlots] = {{signals_.get(), POLLIN, 0},
-                                 {ends_.terminal, POLLIN, 0},
-                                 {ends_.out, POLLIN, 0},
-                                 {ends_.err, POLLIN, 0},
-                                 {-1, POLLIN, 0},
-                                 {memory_fd_, POLLIN, 0}};
+    std::vector<struct pollfd> fds = {{signals_.get(), POLLIN, 0},
+                                      {ends_.terminal, POLLIN, 0},
+                                      {ends_.out, POLLIN, 0},
+                                      {ends_.err, POLLIN, 0},
+                                      {-1, POLLIN, 0},
+                                      {memory_fd_, POLLIN, 0}};
     if (stdin_open_) fds[kStdin].fd = STDIN_FILENO;
-    if (::poll(fds, kSlots, -1) < 0 && errno != EINTR) throw_errno("poll the container's streams");
+    if (ends_.peer != nullptr)
+      for (int fd : ends_.peer->fds()) fds.push_back({fd, POLLIN, 0});
+    if (::poll(fds.data(), fds.size(), -1) < 0 && errno != EINTR)
+      throw_errno("poll the container's streams");
+    for (size_t i = kSlots; i < fds.size(); ++i)
+      if (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) ends_.peer->on_readable(fds[i].fd);
     if ((fds[kMemory].revents & POLLIN) && on_memory_event_) on_memory_event_();
     if (fds[kSignals].revents & POLLIN) handle_signals();
     pump(fds[kTerminal], ends_.terminal, Stream::Stdout);
@@ -365,6 +371,7 @@ ContainerExit run_and_monitor(
   }
   RelayEnds ends{master ? master.get() : -1, capture.out.read_end.get(), capture.err.read_end.get(),
                  !io.capture && plan.interactive};
+  if (master && io.peer_for_terminal) ends.peer = io.peer_for_terminal(master.get());
   {
     RawTerminal raw(master && !io.capture ? STDIN_FILENO : -1);
     OutputSink sink = io.capture ? io.sink : OutputSink(write_to_stdout);

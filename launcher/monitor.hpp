@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <string_view>
+#include <vector>
 
 #include "common/fd.hpp"
 #include "launcher/plan.hpp"
@@ -26,12 +27,22 @@ struct ContainerExit {
   std::string cgroup;  // the scope's cgroup, when there is one
 };
 
+// More descriptors for a relay to watch: what `roost attach` connects to.
+class RelayPeer {
+ public:
+  virtual ~RelayPeer() = default;
+  virtual std::vector<int> fds() const = 0;
+  virtual void on_readable(int fd) = 0;
+};
+
 struct MonitorIo {
   // Foreground: the container shares roost's standard streams (a terminal through the
   // relay). Captured: its stdout and stderr (or its terminal) go to `sink` alone and its
   // stdin is /dev/null.
   bool capture = false;
   OutputSink sink;
+  // Captured with a terminal: called with the terminal once the container passed it.
+  std::function<RelayPeer*(int terminal)> peer_for_terminal;
 };
 
 // Creates the container's first process in its namespaces, maps its ids, lets it run
@@ -55,6 +66,7 @@ struct RelayEnds {
   int out = -1;       // captured stdout
   int err = -1;       // captured stderr
   bool forward_stdin = false;
+  RelayPeer* peer = nullptr;
 };
 int relay_until_exit(pid_t pid, const UniqueFd& pidfd, const RelayEnds& ends,
                      const OutputSink& sink, const std::function<void()>& on_memory_event = {},

@@ -1,7 +1,8 @@
 // A container's life beyond one foreground run: detached containers and their monitor,
-// ps, stop, kill, rm, wait, logs with the file driver, exec, inspect, create, start and
-// restart; what each says and leaves when the container is in the wrong state, when its
-// monitor was killed, when its state file is damaged, and when two commands race.
+// ps, stop, kill, rm, wait, logs with the file driver, exec, inspect, create, start,
+// restart and attach; what each says and leaves when the container is in the wrong
+// state, when its monitor was killed, when its state file is damaged, and when two
+// commands race.
 
 #include <signal.h>
 #include <sys/stat.h>
@@ -792,6 +793,35 @@ TEST_F(Lifecycle, ExecIntoAStoppedContainerIsRefused) {
   EXPECT_EQ(refused.exit_code, 125) << refused.describe();
   EXPECT_EQ(refused.err,
             "Error: container over is exited (code 0); start it with 'roost start over'\n");
+}
+
+// ---- attach ----
+
+TEST_F(Lifecycle, AttachReachesTheTerminalDetachesAndReattaches) {
+  detach("shell", {"sh"}, {"-i", "-t"});
+  {
+    PtySession first(installation().spawn({"attach", "shell"}), 30, 100);
+    first.type("stty size; echo hello-$((6*7))\n");
+    ASSERT_TRUE(first.wait_for_output("hello-42", kPatience)) << first.screen();
+    EXPECT_NE(first.screen().find("30 100"), std::string::npos) << first.screen();
+    first.type("\x10\x11");
+    EXPECT_EQ(first.finish(kPatience), 0) << first.screen();
+  }
+  EXPECT_EQ(status_of("shell"), "running");
+  PtySession second(installation().spawn({"attach", "shell"}), 24, 80);
+  second.type("exit 3\n");
+  EXPECT_EQ(second.finish(kPatience), 3) << second.screen();
+  EXPECT_EQ(status_of("shell"), "exited");
+  EXPECT_NE(roost({"logs", "shell"}).out.find("hello-42"), std::string::npos);
+}
+
+TEST_F(Lifecycle, AttachNeedsADetachedTerminal) {
+  detach("plain", {"sleep", "1000"});
+  Outcome refused = roost({"attach", "plain"});
+  EXPECT_EQ(refused.exit_code, 125) << refused.describe();
+  EXPECT_EQ(refused.err,
+            "Error: container plain has no terminal to attach to (it was not started with -dt); "
+            "see 'roost logs -f plain'\n");
 }
 
 }  // namespace
