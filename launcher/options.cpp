@@ -75,6 +75,8 @@ std::vector<OptionSpec> detachable(std::vector<OptionSpec> options) {
 }
 
 const std::vector<PositionalSpec> kContainers = {{"CONTAINER", K::Container, true, true}};
+const std::vector<PositionalSpec> kRunningContainers = {
+    {"CONTAINER", K::RunningContainer, true, true}};
 
 OptionSpec stop_time_option() {
   return {"time", 't', K::Number, "SECONDS",
@@ -158,12 +160,12 @@ const std::vector<CommandSpec>& command_table() {
       {"stop",
        "Stop running containers: their stop signal, then SIGKILL after a timeout",
        {stop_time_option()},
-       kContainers,
+       kRunningContainers,
        cmd_stop},
       {"kill",
        "Send a signal to running containers",
        {{"signal", 's', K::Signal, "SIGNAL", "Signal to send (default SIGKILL)"}},
-       kContainers,
+       kRunningContainers,
        cmd_kill},
       {"restart",
        "Stop containers if running, then start them",
@@ -189,13 +191,13 @@ const std::vector<CommandSpec>& command_table() {
         {"user", 'u', K::Text, "USER[:GROUP]", "Run as this user (default: the container's)"},
         {"workdir", 'w', K::Text, "DIR", "Working directory (default: the container's)"},
         {"env", 'e', K::KeyValue, "KEY=VALUE", "Set an environment variable", {}, true}},
-       {{"CONTAINER", K::Container}, {"COMMAND", K::Text, true, true}},
+       {{"CONTAINER", K::RunningContainer}, {"COMMAND", K::Text, true, true}},
        cmd_exec,
        true},
       {"attach",
        "Connect to the terminal of a container started with -dt (detach: ctrl-p ctrl-q)",
        {},
-       {{"CONTAINER", K::Container}},
+       {{"CONTAINER", K::RunningContainer}},
        cmd_attach},
       {"container prune",
        "Remove every container that is not running",
