@@ -268,6 +268,23 @@ TEST_F(Lifecycle, StopUsesTheStopSignalOption) {
   EXPECT_EQ(wait_for("usr1"), "5\n");
 }
 
+TEST_F(Lifecycle, StopUsesTheImagesStopSignal) {
+  ImageSpec spec = busybox_plus({}, {{"Cmd", {"/bin/sh"}},
+                                     {"Env", {std::string("PATH=") + kDefaultPath}},
+                                     {"StopSignal", "SIGUSR2"}});
+  spec.name = "localhost/stopsignal:1";
+  std::string image_with_signal = load(spec);
+  installation().remember_container("usr2");
+  require_success(roost({"run", "-d", "--name", "usr2", image_with_signal, "sh", "-c",
+                         "trap 'exit 6' USR2; while :; do sleep 0.1; done"}),
+                  "run -d usr2");
+  EXPECT_EQ(inspect("usr2")["Config"]["StopSignal"], "SIGUSR2");
+  Outcome stopped = roost({"stop", "usr2"});
+  EXPECT_EQ(stopped.exit_code, 0) << stopped.describe();
+  EXPECT_EQ(stopped.err, "");
+  EXPECT_EQ(wait_for("usr2"), "6\n");
+}
+
 TEST_F(Lifecycle, StopOfAnExitedContainerIsNoError) {
   detach("done", {"true"});
   wait_for("done");
@@ -538,6 +555,21 @@ TEST_F(Lifecycle, CorruptStateIsMarkedAndRmForceRemovesIt) {
   EXPECT_EQ(refused.err.rfind("Error: container broken is corrupt (unreadable state ", 0), 0u)
       << refused.err;
   Outcome removed = roost({"rm", "-f", "broken"});
+  EXPECT_EQ(removed.exit_code, 0) << removed.describe();
+  EXPECT_EQ(removed.out, broken + "\n");
+  EXPECT_EQ(listed_names(), (std::set<std::string>{"fine"}));
+}
+
+TEST_F(Lifecycle, CorruptConfigurationIsListedByIdAndRmForceRemovesIt) {
+  std::string broken = create("broken", {"true"});
+  create("fine", {"true"});
+  write_file(installation().root() / "containers" / broken / "config.json", "not json");
+  json listed = ps_all();
+  ASSERT_EQ(listed.size(), 2u) << listed.dump();
+  std::map<std::string, std::string> states;
+  for (const auto& entry : listed) states[entry["Id"]] = entry["State"];
+  EXPECT_EQ(states[broken], "corrupt") << listed.dump();
+  Outcome removed = roost({"rm", "-f", broken.substr(0, 12)});
   EXPECT_EQ(removed.exit_code, 0) << removed.describe();
   EXPECT_EQ(removed.out, broken + "\n");
   EXPECT_EQ(listed_names(), (std::set<std::string>{"fine"}));
