@@ -10,7 +10,6 @@
 #include "launcher/containers.hpp"
 #include "launcher/launch.hpp"
 #include "launcher/lifecycle.hpp"
-#include "launcher/plan_json.hpp"
 #include "launcher/signals.hpp"
 
 namespace roost::cli {
@@ -51,10 +50,12 @@ int timeout_option(const ParsedCommand& command, const ContainerRecord& record) 
   return static_cast<int>(seconds);
 }
 
-// Stops a running container and waits until its end is recorded.
+// Stops a running container and waits until its end is recorded (a container that has
+// ended already may still be being recorded by its monitor).
 void stop_locked(const Context& context, const ContainerStore& store, Locked& locked, int timeout) {
-  if (locked.record.status != kRunning) return;
-  bool stopped = stop_process(locked.record, stop_signal_of(locked.record), timeout);
+  if (!is_active(locked.record)) return;
+  bool stopped = locked.record.status == kStopping ||
+                 stop_process(locked.record, stop_signal_of(locked.record), timeout);
   locked.lock.release();
   if (stopped) await_record(context, store, locked.record);
 }

@@ -162,7 +162,8 @@ pid_t start_command(const ContainerRecord& record, const ContainerPlan& plan,
   auto namespaces = open_namespaces(record.process.pid);
   // Checked after the namespaces were opened: they are the container's, not a
   // successor's that took its pid.
-  if (!is_running(record.process)) throw wrong_state(record, "it ended");
+  if (!is_running(record.process))
+    throw UsageError(fmt::format("container {} ended before exec could join it", record.name));
   pid_t joiner = ::fork();
   if (joiner < 0) throw_errno("fork to join the container");
   if (joiner == 0) join_and_fork(record.cgroup, namespaces, plan, channels);
