@@ -283,17 +283,21 @@ void print_checks(const std::vector<Check>& checks) {
   fmt::print("\n{} passed, {} warnings, {} failed\n", counts[0], counts[1], counts[2]);
 }
 
+Verdict worst_verdict(const std::vector<Check>& checks) {
+  Verdict worst = Verdict::Pass;
+  for (const auto& check : checks) worst = std::max(worst, check.verdict);
+  return worst;
+}
+
 Json checks_document(const std::vector<Check>& checks) {
   Json list = Json::array();
-  bool passed = true;
-  for (const auto& check : checks) {
+  for (const auto& check : checks)
     list.push_back({{"name", check.name},
                     {"status", status_name(check.verdict)},
                     {"finding", check.finding},
                     {"fix", check.fix}});
-    passed = passed && check.verdict != Verdict::Fail;
-  }
-  return {{"checks", list}, {"passed", passed}};
+  Verdict worst = worst_verdict(checks);
+  return {{"checks", list}, {"passed", worst == Verdict::Pass}, {"status", status_name(worst)}};
 }
 
 Json helper_entry(const HelperFinding& finding) {
@@ -460,9 +464,16 @@ int cmd_doctor(const ParsedCommand& command, Context& context) {
     fmt::print("{}\n", checks_document(checks).dump(2));
   else
     print_checks(checks);
-  bool failed = std::any_of(checks.begin(), checks.end(),
-                            [](const Check& check) { return check.verdict == Verdict::Fail; });
-  return failed ? 1 : 0;
+  // Scripts tell "roost cannot work here" (1) from "works, but without some feature" (2).
+  switch (worst_verdict(checks)) {
+    case Verdict::Pass:
+      return 0;
+    case Verdict::Warn:
+      return 2;
+    case Verdict::Fail:
+      return 1;
+  }
+  return 1;
 }
 
 }  // namespace roost::cli

@@ -66,7 +66,9 @@ const std::map<std::string_view, std::string_view> kProse = {
      "subordinate id ranges, the newuidmap and newgidmap helpers, user namespaces, "
      "/dev/fuse and fuse-overlayfs, overlayfs in a user namespace, the runtime directory, "
      "the user bus and lingering, delegated cgroup controllers, and the storage "
-     "filesystem. The exit status is 0 only when every check passes."},
+     "filesystem. The exit status is 0 when every check passes, 2 when roost works but "
+     "without something a check warns about (limits, linger, the kernel's overlayfs), and "
+     "1 when a check fails."},
 };
 
 std::string page_name(std::string_view command_name) {
