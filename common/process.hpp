@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "common/fd.hpp"
+
 namespace roost::process {
 
 struct Result {
@@ -12,8 +14,30 @@ struct Result {
   std::string error_output;
 };
 
-// Runs argv[0] (a path, no PATH search) with argv, waits, and collects its stderr.
-// Never goes through a shell.
+// A program started by start(); wait() reaps it and returns its stderr. One that is
+// never waited for is reaped by the destructor, so no zombie outlives the owner.
+class Running {
+ public:
+  Running(pid_t pid, UniqueFd error_output, std::string program);
+  Running(Running&& other) noexcept;
+  Running& operator=(Running&&) = delete;
+  Running(const Running&) = delete;
+  Running& operator=(const Running&) = delete;
+  ~Running();
+
+  Result wait();
+
+ private:
+  pid_t pid_;
+  UniqueFd error_output_;
+  std::string program_;
+};
+
+// Starts argv[0] (a path, no PATH search) with argv and its stderr captured, without
+// waiting, so several programs can run at once. Never goes through a shell.
+Running start(const std::vector<std::string>& argv);
+
+// start(argv).wait().
 Result run(const std::vector<std::string>& argv);
 
 // Describes a wait status: "exited with status 1", "was killed by signal 9 (Killed)".

@@ -145,26 +145,38 @@ std::vector<std::string> helper_argv(const std::string& helper, pid_t pid, const
   return argv;
 }
 
-void write_map_with_helper(const IdKind& kind, pid_t pid, const IdMap& map) {
+// A helper started for one side, not yet waited for.
+struct PendingHelper {
+  std::vector<std::string> argv;
+  process::Running running;
+};
+
+// Writes the map at once when the kernel allows it, else starts the helper that does.
+std::optional<PendingHelper> begin_map(const IdKind& kind, pid_t pid, const IdMap& map,
+                                       uint32_t own_id) {
+  if (map.empty())
+    throw Error(fmt::format("write {} map of pid {}: the map is empty", kind.name, pid));
+  spdlog::debug("writing {} map of pid {}: {}", kind.name, pid, describe_map(map));
+  if (!needs_helper(map, own_id)) {
+    write_map_directly(kind, pid, map);
+    return std::nullopt;
+  }
   auto argv = helper_argv(find_map_helper(kind.helper), pid, map);
-  auto result = process::run(argv);
+  auto running = process::start(argv);
+  return PendingHelper{std::move(argv), std::move(running)};
+}
+
+void finish_map(const IdKind& kind, std::optional<PendingHelper>& pending) {
+  if (!pending) return;
+  auto result = pending->running.wait();
   if (WIFEXITED(result.exit_status) && WEXITSTATUS(result.exit_status) == 0) return;
+  const auto& argv = pending->argv;
   throw Error(fmt::format(
       "{} {}: {}{}{}; the usual causes are outside ids not listed for this user in {} "
       "({} reads that file, not roost's subuid_file setting) or {} lacking its setuid bit",
       argv[0], fmt::join(argv.begin() + 1, argv.end(), " "),
       process::describe_status(result.exit_status), result.error_output.empty() ? "" : ": ",
       result.error_output, kind.helper_file, kind.helper, argv[0]));
-}
-
-void write_map(const IdKind& kind, pid_t pid, const IdMap& map, uint32_t own_id) {
-  if (map.empty())
-    throw Error(fmt::format("write {} map of pid {}: the map is empty", kind.name, pid));
-  spdlog::debug("writing {} map of pid {}: {}", kind.name, pid, describe_map(map));
-  if (needs_helper(map, own_id))
-    write_map_with_helper(kind, pid, map);
-  else
-    write_map_directly(kind, pid, map);
 }
 
 bool has_file_capabilities(const std::string& path) {
@@ -368,9 +380,13 @@ Maps plan_caller_maps(const MapRequest& request) {
   return maps;
 }
 
+// The two sides are separate files of the process, so their setuid helpers run at once:
+// each costs an exec of a setuid program, the largest part of a container's start.
 void write_maps(pid_t pid, const Maps& maps) {
-  write_map(kUidKind, pid, maps.uids, ::geteuid());
-  write_map(kGidKind, pid, maps.gids, ::getegid());
+  auto uid_side = begin_map(kUidKind, pid, maps.uids, ::geteuid());
+  auto gid_side = begin_map(kGidKind, pid, maps.gids, ::getegid());
+  finish_map(kUidKind, uid_side);
+  finish_map(kGidKind, gid_side);
 }
 
 std::string find_map_helper(std::string_view name) {
