@@ -39,14 +39,16 @@ static void write_all(int fd, std::string_view content, const std::string& name)
   }
 }
 
-void write_file_atomic(const std::filesystem::path& path, std::string_view content, mode_t mode) {
+void write_file_atomic(const std::filesystem::path& path, std::string_view content, mode_t mode,
+                       Durability durability) {
   auto temporary = path;
   temporary += ".tmp-" + random_hex(6);
   UniqueFd fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
   if (!fd) throw_errno(fmt::format("create {}", temporary.string()));
   try {
     write_all(fd.get(), content, temporary.string());
-    if (::fsync(fd.get()) < 0) throw_errno(fmt::format("fsync {}", temporary.string()));
+    if (durability == Durability::Synced && ::fsync(fd.get()) < 0)
+      throw_errno(fmt::format("fsync {}", temporary.string()));
     if (::rename(temporary.c_str(), path.c_str()) < 0)
       throw_errno(fmt::format("rename {} to {}", temporary.string(), path.string()));
   } catch (...) {

@@ -144,6 +144,11 @@ void settle(ContainerRecord& record) {
 // empties it) leaves it stopped rather than created.
 constexpr const char* kStartedMarker = "started";
 
+// A --rm container's files go with it; a crash that loses them loses nothing kept.
+fs::Durability durability_of(const ContainerRecord& record) {
+  return record.remove_on_exit ? fs::Durability::RenameOnly : fs::Durability::Synced;
+}
+
 }  // namespace
 
 ContainerStore::ContainerStore(std::filesystem::path data_root, std::filesystem::path runtime_root)
@@ -182,7 +187,8 @@ ContainerRecord ContainerStore::create(ContainerRecord record,
   for (const char* sub : {"upper", "work", "rootfs"}) fs::make_dirs(building / sub, 0755);
   fs::make_dirs(runtime_dir(record.id), 0700);
   prepare(record);
-  fs::write_file_atomic(building / "config.json", config_to_json(record).dump(2) + "\n", 0600);
+  fs::write_file_atomic(building / "config.json", config_to_json(record).dump(2) + "\n", 0600,
+                        durability_of(record));
   if (::rename(building.c_str(), data_dir(record.id).c_str()) < 0)
     throw_errno(fmt::format("rename {} into place", building.string()));
   return record;
@@ -191,10 +197,10 @@ ContainerRecord ContainerStore::create(ContainerRecord record,
 void ContainerStore::save_state(const ContainerRecord& record) const {
   fs::make_dirs(runtime_dir(record.id), 0700);
   fs::write_file_atomic(runtime_dir(record.id) / "state.json", state_to_json(record).dump() + "\n",
-                        0600);
+                        0600, fs::Durability::RenameOnly);
   auto marker = data_dir(record.id) / kStartedMarker;
   if (record.status != kCreated && ::access(marker.c_str(), F_OK) != 0)
-    fs::write_file_atomic(marker, "", 0600);
+    fs::write_file_atomic(marker, "", 0600, durability_of(record));
 }
 
 ContainerRecord ContainerStore::read(const std::filesystem::path& dir) const {
@@ -306,7 +312,7 @@ void ContainerStore::keep_exit_code(const std::string& id, int code) const {
   std::error_code error;
   for (const auto& entry : std::filesystem::directory_iterator(dir, error))
     if (older_than(entry.path(), kExitCodeKeptFor)) std::filesystem::remove(entry.path(), error);
-  fs::write_file_atomic(dir / id, std::to_string(code) + "\n", 0600);
+  fs::write_file_atomic(dir / id, std::to_string(code) + "\n", 0600, fs::Durability::RenameOnly);
 }
 
 std::optional<int> ContainerStore::kept_exit_code(const std::string& id) const {

@@ -36,17 +36,21 @@ std::string resolv_conf_content(bool new_network) {
   return fs::read_file(resolved);
 }
 
+void write_etc_file(const std::filesystem::path& path, std::string_view content) {
+  fs::write_file_atomic(path, content, 0644, fs::Durability::RenameOnly);
+}
+
 // Written at every start: the runtime directory does not outlive a reboot, and the
 // host's resolv.conf may have changed.
 void write_etc_files(const ContainerPlan& plan, const std::string& name) {
   fs::make_dirs(plan.etc_dir, 0700);
-  fs::write_file_atomic(plan.etc_dir / "hostname", plan.hostname + "\n");
-  fs::write_file_atomic(plan.etc_dir / "hosts",
-                        fmt::format("127.0.0.1\tlocalhost localhost.localdomain\n"
-                                    "::1\tlocalhost localhost.localdomain ip6-localhost "
-                                    "ip6-loopback\n127.0.1.1\t{} {}\n",
-                                    plan.hostname, name));
-  fs::write_file_atomic(plan.etc_dir / "resolv.conf", resolv_conf_content(plan.new_network));
+  write_etc_file(plan.etc_dir / "hostname", plan.hostname + "\n");
+  write_etc_file(plan.etc_dir / "hosts",
+                 fmt::format("127.0.0.1\tlocalhost localhost.localdomain\n"
+                             "::1\tlocalhost localhost.localdomain ip6-localhost "
+                             "ip6-loopback\n127.0.1.1\t{} {}\n",
+                             plan.hostname, name));
+  write_etc_file(plan.etc_dir / "resolv.conf", resolv_conf_content(plan.new_network));
 }
 
 void report_outcome(const ContainerRecord& record, const ContainerExit& exit) {
