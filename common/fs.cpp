@@ -76,8 +76,13 @@ static void remove_children(int dir_fd, const std::string& name);
 
 static void remove_entry(int parent_fd, const char* entry, const std::string& name) {
   if (::unlinkat(parent_fd, entry, 0) == 0 || errno == ENOENT) return;
-  if (errno != EISDIR && errno != EPERM && errno != EACCES)
-    throw_errno(fmt::format("remove {}", name));
+  int error = errno;
+  if (error != EISDIR && error != EPERM && error != EACCES)
+    throw_errno(fmt::format("remove {}", name), error);
+  struct stat st;
+  if (error != EISDIR && ::fstatat(parent_fd, entry, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+      !S_ISDIR(st.st_mode))
+    throw_errno(fmt::format("remove {}", name), error);
   // Only a directory gets here; it may lack the bits that let us list or empty it.
   ::fchmodat(parent_fd, entry, 0700, 0);
   UniqueFd child(::openat(parent_fd, entry, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));

@@ -59,6 +59,19 @@ void report_outcome(const ContainerRecord& record, const ContainerExit& exit) {
     spdlog::error("{}: {}", record.name, cgroups::out_of_memory_message(exit.memory_max));
 }
 
+// What container root created belongs to the caller, who can remove it without the
+// user namespace (entering it costs a fork, or a new one and two setuid helpers). Only
+// what other mapped ids own, or locked with their modes, is left for the namespace.
+bool removed_directly(const std::filesystem::path& path) {
+  try {
+    fs::remove_tree(path);
+    return true;
+  } catch (const Error& error) {
+    spdlog::debug("{}; removing the rest as root of the user namespace", error.what());
+    return false;
+  }
+}
+
 }  // namespace
 
 std::optional<cgroups::ScopeRequest> plan_scope(const ContainerSettings& settings) {
@@ -113,6 +126,7 @@ void mark_running(ContainerRecord& record, const ProcessIdentity& process,
 void remove_container(const Context& context, const ContainerStore& store,
                       const ContainerRecord& record, const UniqueFd* user_namespace) {
   auto retired = store.retire(record);
+  if (removed_directly(retired)) return;
   if (user_namespace != nullptr && *user_namespace) {
     remove_in_namespace(*user_namespace, {retired});
     return;

@@ -85,6 +85,25 @@ TEST_F(Running, RmOptionAndRmCommandRemoveContainers) {
   EXPECT_EQ(roost({"ps", "-a"}).out.find("kept"), std::string::npos);
 }
 
+// What container root made is removed directly; what other mapped ids own, or a
+// directory locked with mode 0, needs the user namespace. Both must go, with --rm and rm.
+TEST_F(Running, RemovalTakesFilesOfOtherIdsAndLockedDirectories) {
+  std::string image = load_busybox();
+  const std::string probe =
+      "mkdir -p /theirs/deeper /locked/inside && touch /theirs/deeper/file /mine && "
+      "chown -R 1000:1000 /theirs && chmod 0755 /theirs /theirs/deeper && "
+      "chown 1000 /mine && chmod 0 /mine /locked/inside /locked";
+  ASSERT_EQ(roost({"run", "--rm", image, "sh", "-c", probe}).exit_code, 0);
+  ASSERT_EQ(roost({"run", "--name", "owned", image, "sh", "-c", probe}).exit_code, 0);
+  installation().remember_container("owned");
+  Outcome removed = roost({"rm", "owned"});
+  EXPECT_EQ(removed.exit_code, 0) << removed.describe();
+  std::vector<std::string> left;
+  for (const auto& entry : fs::directory_iterator(installation().root() / "containers"))
+    left.push_back(entry.path().filename().string());
+  EXPECT_TRUE(left.empty()) << left.size() << " left, the first " << left.front();
+}
+
 TEST_F(Running, DevIsMinimal) {
   std::string image = load_busybox();
   const char* probe =
