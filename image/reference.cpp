@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <array>
-#include <regex>
 
 #include "common/error.hpp"
 
@@ -15,32 +14,90 @@ namespace {
 constexpr size_t kMaxNameLength = 255;
 
 // The grammar of names, tags and digests follows the Docker distribution reference;
-// OCI ref names follow the image layout's org.opencontainers.image.ref.name rule.
-const std::regex& path_component_pattern() {
-  static const std::regex pattern("[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*");
-  return pattern;
+// OCI ref names follow the image layout's org.opencontainers.image.ref.name rule. The
+// rules are matched by hand: std::regex took longer to build than the rest of a
+// container's start-up work in roost's own code.
+bool is_lower_alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
 
-const std::regex& domain_pattern() {
-  static const std::regex pattern(
-      "(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])"
-      "(?:\\.(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9]))*(?::[0-9]+)?");
-  return pattern;
+bool is_alnum(char c) {
+  return is_lower_alnum(c) || (c >= 'A' && c <= 'Z');
 }
 
-const std::regex& tag_pattern() {
-  static const std::regex pattern("[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}");
-  return pattern;
+bool is_hex_lower(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
 }
 
-const std::regex& digest_pattern() {
-  static const std::regex pattern("sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}");
-  return pattern;
+// Runs of word characters joined by separators; separator_length tells how long the
+// separator at the start of its argument is, 0 when there is none.
+template <typename IsWord, typename SeparatorLength>
+bool is_joined_words(std::string_view text, IsWord is_word, SeparatorLength separator_length) {
+  size_t at = 0;
+  for (;;) {
+    size_t word_start = at;
+    while (at < text.size() && is_word(text[at])) ++at;
+    if (at == word_start) return false;
+    if (at == text.size()) return true;
+    size_t length = separator_length(text.substr(at));
+    if (length == 0) return false;
+    at += length;
+  }
 }
 
-const std::regex& oci_ref_name_pattern() {
-  static const std::regex pattern("[A-Za-z0-9]+(?:(?:[-._:@/+]|--)[A-Za-z0-9]+)*");
-  return pattern;
+// [a-z0-9]+ joined by '.', '_', '__' or a run of '-'.
+bool is_path_component(std::string_view text) {
+  return is_joined_words(text, is_lower_alnum, [](std::string_view rest) -> size_t {
+    if (rest[0] == '.') return 1;
+    if (rest[0] == '_') return rest.starts_with("__") ? 2 : 1;
+    if (rest[0] == '-') return std::min(rest.find_first_not_of('-'), rest.size());
+    return 0;
+  });
+}
+
+// Letters, digits and '-', neither first nor last.
+bool is_domain_label(std::string_view label) {
+  return !label.empty() && is_alnum(label.front()) && is_alnum(label.back()) &&
+         std::all_of(label.begin(), label.end(), [](char c) { return is_alnum(c) || c == '-'; });
+}
+
+// Labels joined by '.', then an optional :PORT.
+bool is_domain(std::string_view text) {
+  std::string_view host = text.substr(0, text.find(':'));
+  if (host.size() < text.size()) {
+    std::string_view port = text.substr(host.size() + 1);
+    if (port.empty() ||
+        !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      return false;
+  }
+  for (;;) {
+    size_t dot = host.find('.');
+    if (!is_domain_label(host.substr(0, dot))) return false;
+    if (dot == std::string_view::npos) return true;
+    host.remove_prefix(dot + 1);
+  }
+}
+
+// 1 to 128 of letters, digits, '_', '.' and '-', not starting with '.' or '-'.
+bool is_tag(std::string_view text) {
+  if (text.empty() || text.size() > 128 || text[0] == '.' || text[0] == '-') return false;
+  return std::all_of(text.begin(), text.end(),
+                     [](char c) { return is_alnum(c) || c == '_' || c == '.' || c == '-'; });
+}
+
+bool is_digest(std::string_view text) {
+  size_t hex_length = text.starts_with("sha256:") ? 64 : text.starts_with("sha512:") ? 128 : 0;
+  std::string_view hex = text.substr(std::min<size_t>(7, text.size()));
+  return hex_length != 0 && hex.size() == hex_length &&
+         std::all_of(hex.begin(), hex.end(), is_hex_lower);
+}
+
+// [A-Za-z0-9]+ joined by one of - . _ : @ / + or by '--'.
+bool is_oci_ref_name(std::string_view text) {
+  return is_joined_words(text, is_alnum, [](std::string_view rest) -> size_t {
+    if (rest.starts_with("--")) return 2;
+    return std::string_view("-._:@/+").find(rest[0]) != std::string_view::npos ? 1 : 0;
+  });
 }
 
 [[noreturn]] void reject(std::string_view text, std::string_view problem) {
@@ -61,7 +118,7 @@ bool has_registry(std::string_view name) {
 
 void check_path_component(std::string_view text, const std::string& component) {
   if (component.empty()) reject(text, "the name has an empty path component");
-  if (std::regex_match(component, path_component_pattern())) return;
+  if (is_path_component(component)) return;
   if (std::any_of(component.begin(), component.end(), [](char c) { return c >= 'A' && c <= 'Z'; }))
     reject(text, "repository names must be lowercase");
   reject(text, fmt::format("\"{}\" is not a valid name component; use lowercase letters and "
@@ -76,7 +133,7 @@ void check_name(std::string_view text, std::string_view name) {
   std::string_view path = name;
   if (has_registry(name)) {
     std::string domain(first_component(name));
-    if (!std::regex_match(domain, domain_pattern()))
+    if (!is_domain(domain))
       reject(text, fmt::format("\"{}\" is not a valid registry host[:port]", domain));
     path = name.substr(domain.size() + 1);
   }
@@ -90,14 +147,14 @@ void check_name(std::string_view text, std::string_view name) {
 }
 
 void check_tag(std::string_view text, const std::string& tag) {
-  if (std::regex_match(tag, tag_pattern())) return;
+  if (is_tag(tag)) return;
   reject(text, fmt::format("\"{}\" is not a valid tag; a tag has 1 to 128 letters, digits, '_', "
                            "'.' or '-' and does not start with '.' or '-'",
                            tag));
 }
 
 void check_digest(std::string_view text, const std::string& digest) {
-  if (std::regex_match(digest, digest_pattern())) return;
+  if (is_digest(digest)) return;
   reject(text, fmt::format("\"{}\" is not a valid digest; expected sha256: and 64 lowercase hex "
                            "digits",
                            digest));
@@ -164,7 +221,7 @@ Reference parse_oci(std::string_view text, std::string_view body, Transport tran
   reference.transport = transport;
   auto [path, ref_name] = split_path(text, body);
   reference.path = path;
-  if (!ref_name.empty() && !std::regex_match(ref_name, oci_ref_name_pattern()))
+  if (!ref_name.empty() && !is_oci_ref_name(ref_name))
     reject(text, fmt::format("\"{}\" is not a valid OCI reference name; use letters and digits "
                              "separated by one of - . _ : @ / +",
                              ref_name));

@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -150,6 +151,70 @@ TEST(Reference, BadReferencesSayWhatIsWrong) {
   EXPECT_NE(usage_error_of("dir:/tmp/x").find("the transport dir: is not supported"),
             std::string::npos);
   EXPECT_EQ(usage_error_of("busybox:1").size(), 0u);
+}
+
+// The distribution grammar as regular expressions: roost matches it by hand, and every
+// string of small alphabets up to a length must get the same answer from both.
+bool accepted(std::string_view text) {
+  try {
+    parse_reference(text);
+    return true;
+  } catch (const UsageError&) {
+    return false;
+  }
+}
+
+// Every string over `alphabet` of length 0 to max_length, in order.
+std::vector<std::string> all_strings(std::string_view alphabet, size_t max_length) {
+  std::vector<std::string> strings{""};
+  for (size_t begin = 0, length = 0; length < max_length; ++length) {
+    size_t end = strings.size();
+    for (size_t i = begin; i < end; ++i)
+      for (char c : alphabet) strings.push_back(strings[i] + c);
+    begin = end;
+  }
+  return strings;
+}
+
+// `wrap` makes a whole reference of a piece; `applies` picks the pieces that the
+// reference reads under this rule (a first component is a registry only with '.' or ':').
+void expect_same_as_regex(
+    const std::string& pattern, std::string_view alphabet, size_t max_length,
+    const std::function<std::string(std::string)>& wrap,
+    const std::function<bool(const std::string&)>& applies = [](const std::string&) {
+      return true;
+    }) {
+  std::regex grammar(pattern);
+  size_t matched = 0;
+  for (const auto& text : all_strings(alphabet, max_length)) {
+    if (!applies(text)) continue;
+    bool expected = std::regex_match(text, grammar);
+    matched += expected;
+    EXPECT_EQ(accepted(wrap(text)), expected) << "\"" << wrap(text) << "\" against " << pattern;
+  }
+  EXPECT_GT(matched, 0u) << pattern;
+}
+
+TEST(Reference, HandWrittenRulesMatchTheGrammar) {
+  expect_same_as_regex("[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*", "a0._-", 7,
+                       [](std::string text) { return "localhost/" + text; });
+  expect_same_as_regex(
+      "(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])"
+      "(?:\\.(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9]))*(?::[0-9]+)?",
+      "aZ0-.:", 6, [](std::string text) { return text + "/name"; },
+      [](const std::string& text) { return text.find_first_of(".:") != std::string::npos; });
+  expect_same_as_regex("[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", "aZ0_.-", 5,
+                       [](std::string text) { return "name:" + text; });
+  expect_same_as_regex("[A-Za-z0-9]+(?:(?:[-._:@/+]|--)[A-Za-z0-9]+)*", "aZ0-._:@/+", 5,
+                       [](std::string text) { return "oci:/dir:" + text; });
+  EXPECT_TRUE(accepted("name:" + std::string(128, 't')));
+  EXPECT_FALSE(accepted("name:" + std::string(129, 't')));
+  EXPECT_TRUE(accepted("name@sha256:" + std::string(64, 'a')));
+  EXPECT_TRUE(accepted("name@sha512:" + std::string(128, '0')));
+  EXPECT_FALSE(accepted("name@sha256:" + std::string(63, 'a')));
+  EXPECT_FALSE(accepted("name@sha256:" + std::string(64, 'A')));
+  EXPECT_FALSE(accepted("name@sha512:" + std::string(64, 'a')));
+  EXPECT_FALSE(accepted("name@sha256"));
 }
 
 // ---------------------------------------------------------------- configs
