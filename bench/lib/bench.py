@@ -12,6 +12,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import execlat  # noqa: E402
 import fscost  # noqa: E402
 import image  # noqa: E402
 import memory  # noqa: E402
@@ -20,7 +21,7 @@ import start  # noqa: E402
 from common import Report  # noqa: E402
 from tools import Tools  # noqa: E402
 
-SECTIONS = {"start": start, "image": image, "memory": memory, "scale": scale, "fs": fscost}
+SECTIONS = {"start": start, "exec": execlat, "image": image, "memory": memory, "scale": scale, "fs": fscost}
 
 
 def main():
