@@ -11,9 +11,12 @@ TARGETS = [
     ("podman run --rm", "roost overlay", "podman at least 10x roost", lambda r: r >= 10),
 ]
 
+# An earlier roost binary timed beside the one measured (bench/run BASELINE=PATH).
+BASELINE = "roost overlay, baseline binary"
+
 
 def commands(tools):
-    return {
+    named = {
         "fork+exec true": ["/bin/true"],
         "roost version (start-up alone)": tools.roost("version"),
         "bwrap": tools.bwrap("/bin/true"),
@@ -25,6 +28,9 @@ def commands(tools):
         "bwrap --unshare-net": tools.bwrap("/bin/true", options=("--unshare-net",)),
         "podman run --rm": tools.podman_run("true"),
     }
+    if tools.baseline:
+        named[BASELINE] = [tools.baseline, *tools.roost_run("true", driver="overlay")[1:]]
+    return named
 
 
 def measure(tools, report):
@@ -49,6 +55,10 @@ def describe(named, figures, rounds, load_before):
         value = figures[name]["median"] / figures[peer]["median"]
         verdicts.append(f"- {name} / {peer} = {value:.2f} ({target}): "
                         f"{'met' if holds(value) else 'MISSED'}")
+    if BASELINE in figures:
+        value = figures["roost overlay"]["median"] / figures[BASELINE]["median"]
+        verdicts.append(f"- roost overlay / the baseline binary = {value:.2f} (before and "
+                        "after, from this run)")
     return "\n".join([
         f"{rounds} rounds, each command once per round in rotating order, after 2 warm-up "
         f"rounds; times in ms; load average {load_before} at the start, "

@@ -27,6 +27,8 @@ class Tools:
         self.crun_root = os.path.join(runtime, "bench-crun")
         self.bundle = os.path.join(self.runs, "crun-bundle")
         self.busybox_layer = None
+        baseline = os.path.join(work, "bin", "roost-baseline")
+        self.baseline = baseline if os.path.exists(baseline) else None
 
     # roost, with its store in the session's directory.
     def roost(self, *args, driver=None, store=None):
