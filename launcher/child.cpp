@@ -22,6 +22,7 @@
 #include "launcher/identity.hpp"
 #include "launcher/mounts.hpp"
 #include "launcher/security.hpp"
+#include "launcher/service_hooks.hpp"
 #include "launcher/signals.hpp"
 
 namespace roost::cli {
@@ -195,7 +196,7 @@ void prepare_namespaces(const ContainerPlan& plan, bool own_cgroup) {
   enter_working_dir(plan.working_dir);
   apply_security(identity);
   restore_signal_mask();
-  exec_command(plan.argv, plan.env, identity);
+  exec_command(plan.argv, environment_at_exec(plan), identity);
 }
 
 void report_failure(int error_write, int status, const std::string& message) {
@@ -224,7 +225,8 @@ template <typename Steps>
 
 void run_container_child(const ContainerPlan& plan, const ChildChannels& channels) {
   close_descriptors_except({channels.start_read, channels.error_write, channels.console_write,
-                            channels.stdout_write, channels.stderr_write});
+                            channels.stdout_write, channels.stderr_write},
+                           STDERR_FILENO + 1 + plan.listen_fds);
   run_reporting_failure(channels, [&] {
     bool own_cgroup = wait_for_maps(channels.start_read);
     prepare_namespaces(plan, own_cgroup);

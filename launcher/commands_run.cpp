@@ -151,6 +151,8 @@ ContainerSettings container_settings(const ParsedCommand& command,
   for (auto key : cgroups::kLimitKeys)
     if (command.has(key)) settings.limits[std::string(key)] = command.value(key);
   settings.cgroups_disabled = command.value("cgroups") == "disabled";
+  settings.cgroups_split = command.value("cgroups") == "split";
+  settings.sdnotify = command.value("sdnotify");
   settings.cgroup_parent = command.value("cgroup-parent");
   settings.stop_signal = command.value("stop-signal", config.stop_signal);
   if (!settings.stop_signal.empty())

@@ -55,6 +55,8 @@ ProcessIdentity identity_from_json(const json& saved) {
 json settings_to_json(const ContainerSettings& settings) {
   return {{"limits", settings.limits},
           {"cgroups_disabled", settings.cgroups_disabled},
+          {"cgroups_split", settings.cgroups_split},
+          {"sdnotify", settings.sdnotify},
           {"cgroup_parent", settings.cgroup_parent},
           {"stop_signal", settings.stop_signal},
           {"stop_timeout", settings.stop_timeout},
@@ -66,6 +68,8 @@ ContainerSettings settings_from_json(const json& saved) {
   ContainerSettings settings;
   settings.limits = saved.value("limits", std::map<std::string, std::string>{});
   settings.cgroups_disabled = saved.value("cgroups_disabled", false);
+  settings.cgroups_split = saved.value("cgroups_split", false);
+  settings.sdnotify = saved.value("sdnotify", "");
   settings.cgroup_parent = saved.value("cgroup_parent", "");
   settings.stop_signal = saved.value("stop_signal", "");
   settings.stop_timeout = saved.value("stop_timeout", 10);

@@ -31,6 +31,8 @@ inline constexpr const char* kCorrupt = "corrupt";
 struct ContainerSettings {
   std::map<std::string, std::string> limits;  // option name (memory, cpus, ...) -> value
   bool cgroups_disabled = false;
+  bool cgroups_split = false;  // in the service's own cgroup (--cgroups=split)
+  std::string sdnotify;        // conmon (empty), container or ignore
   std::string cgroup_parent;  // the scope's slice; empty: app.slice
   std::string stop_signal;    // empty: the image's, else SIGTERM
   int stop_timeout = 10;      // seconds

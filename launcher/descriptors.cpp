@@ -14,12 +14,12 @@
 
 namespace roost::cli {
 
-void close_descriptors_except(std::initializer_list<int> keep) {
+void close_descriptors_except(std::initializer_list<int> keep, int first_closed) {
   std::vector<int> kept;
   for (int fd : keep)
-    if (fd > STDERR_FILENO) kept.push_back(fd);
+    if (fd >= first_closed) kept.push_back(fd);
   std::sort(kept.begin(), kept.end());
-  unsigned int first = STDERR_FILENO + 1;
+  auto first = static_cast<unsigned int>(first_closed);
   for (int fd : kept) {
     if (static_cast<unsigned int>(fd) > first) ::close_range(first, fd - 1, 0);
     first = static_cast<unsigned int>(fd) + 1;

@@ -17,6 +17,7 @@
 #include "launcher/descriptors.hpp"
 #include "launcher/launch.hpp"
 #include "launcher/logs.hpp"
+#include "launcher/service_hooks.hpp"
 
 namespace roost::cli {
 
@@ -60,13 +61,17 @@ void monitor_container(const Context& context, const ContainerStore& store,
       return nullptr;
     }
   };
+  ServiceHooks service(plan, record.settings, store.runtime_dir(record.id));
   auto on_started = [&](const ProcessIdentity& process, const std::string& cgroup) {
     ContainerRecord running = record;
     mark_running(running, process, cgroup, true);
     store.save_state(running);
+    // MAINPID (this monitor) reaches systemd before the starting command ends.
+    service.started();
     tell_launcher(ready, kStarted);
   };
   auto exit = run_and_monitor(plan, io, on_started);
+  service.stop();
   // Recorded before the report, so that the starter finds the container exited.
   record_exit(context, store, record, exit, !exit.started);
   if (!exit.started) tell_launcher(ready, fmt::format("{} {}", exit.status, exit.failure));

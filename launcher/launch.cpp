@@ -12,6 +12,7 @@
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "launcher/runtime.hpp"
+#include "launcher/service_hooks.hpp"
 #include "launcher/times.hpp"
 
 namespace roost::cli {
@@ -77,6 +78,7 @@ bool removed_directly(const std::filesystem::path& path) {
 std::optional<cgroups::ScopeRequest> plan_scope(const ContainerSettings& settings) {
   auto request = limit_request(settings);
   auto limits = cgroups::parse_limits(request);
+  if (settings.cgroups_split) return std::nullopt;
   if (settings.cgroups_disabled) {
     if (!request.empty())
       throw UsageError(
@@ -104,6 +106,8 @@ ContainerPlan plan_for_start(const ContainerStore& store, const ContainerRecord&
   plan.etc_dir = store.runtime_dir(record.id);
   plan.scope = plan_scope(record.settings);
   if (plan.scope) plan.scope->name = record.name;
+  if (record.settings.cgroups_split)
+    plan.split_cgroup = cgroups::parse_limits(limit_request(record.settings));
   write_etc_files(plan, record.name);
   return plan;
 }
@@ -167,6 +171,7 @@ int run_attached(const Context& context, const ContainerStore& store, const Cont
                  ContainerLock& lock) {
   auto plan = plan_for_start(store, record);
   if (plan.tty) ::ioctl(STDIN_FILENO, TIOCGWINSZ, &plan.terminal_size);
+  ServiceHooks service(plan, record.settings, store.runtime_dir(record.id));
   MonitorIo io;
   auto exit =
       run_and_monitor(plan, io, [&](const ProcessIdentity& process, const std::string& cgroup) {
@@ -174,7 +179,9 @@ int run_attached(const Context& context, const ContainerStore& store, const Cont
         mark_running(running, process, cgroup, false);
         store.save_state(running);
         lock.release();
+        service.started();
       });
+  service.stop();
   lock.release();
   report_outcome(record, exit);
   record_exit(context, store, record, exit);

@@ -23,6 +23,7 @@
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "launcher/child.hpp"
+#include "launcher/service_hooks.hpp"
 #include "launcher/signals.hpp"
 
 namespace roost::cli {
@@ -237,6 +238,12 @@ PlacedScope place_in_scope(cgroups::ScopeRequest request, pid_t pid) {
   return {cgroups::OomWatch(scope.cgroup), scope.leaf.string()};
 }
 
+PlacedScope place_in_split_cgroup(const cgroups::Limits& limits, pid_t pid) {
+  auto split = split_own_cgroup(limits, pid);
+  spdlog::debug("container placed in {}", split.leaf.string());
+  return {cgroups::OomWatch(split.cgroup), split.leaf.string()};
+}
+
 UniqueFd open_user_namespace(pid_t pid) {
   UniqueFd fd(::open(fmt::format("/proc/{}/ns/user", pid).c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) throw_errno(fmt::format("open the user namespace of pid {}", pid));
@@ -355,6 +362,7 @@ ContainerExit run_and_monitor(
   std::optional<PlacedScope> scope;
   or_kill_child(pid, [&] {
     if (plan.scope) scope.emplace(place_in_scope(*plan.scope, pid));
+    if (plan.split_cgroup) scope.emplace(place_in_split_cgroup(*plan.split_cgroup, pid));
   });
   // The byte tells the child whether it now sits in a cgroup of its own to be given a
   // cgroup namespace of.

@@ -14,7 +14,8 @@ using K = ValueKind;
 const std::vector<std::string_view> kStorageDrivers = {"auto", "overlay", "fuse-overlayfs"};
 const std::vector<std::string_view> kUsernsModes = {"auto", "single", "keep-id", "host"};
 const std::vector<std::string_view> kNetworkModes = {"host", "none"};
-const std::vector<std::string_view> kCgroupsModes = {"enabled", "disabled"};
+const std::vector<std::string_view> kCgroupsModes = {"enabled", "disabled", "split"};
+const std::vector<std::string_view> kSdnotifyModes = {"conmon", "container", "ignore"};
 const std::vector<std::string_view> kLogDrivers = {"k8s-file", "none"};
 
 std::vector<OptionSpec> run_options() {
@@ -48,8 +49,14 @@ std::vector<OptionSpec> run_options() {
       {"pids-limit", 0, K::Number, "N", "Most processes the container may have"},
       {"io-weight", 0, K::Number, "N", "IO weight, 1 to 10000"},
       {"cgroup-parent", 0, K::Text, "SLICE", "Slice for the container's scope (app.slice)"},
-      {"cgroups", 0, K::Choice, "MODE", "Put the container in a cgroup (enabled) or not",
+      {"cgroups", 0, K::Choice, "MODE",
+       "Put the container in a scope (enabled), in a leaf of roost's own delegated cgroup "
+       "(split, for a systemd service), or in no cgroup (disabled)",
        kCgroupsModes},
+      {"sdnotify", 0, K::Choice, "MODE",
+       "Under a systemd service: READY=1 once the command runs (conmon), the container's own "
+       "notifications (container), or none (ignore)",
+       kSdnotifyModes},
       {"userns", 0, K::Choice, "MODE", "User namespace: auto, single, keep-id, host", kUsernsModes},
       {"init", 0, K::None, "", "Run a small init as PID 1 that reaps and forwards signals"},
       {"log-driver", 0, K::Choice, "DRIVER",
@@ -204,6 +211,17 @@ const std::vector<CommandSpec>& command_table() {
        {{"force", 'f', K::None, "", "Do not ask (roost never asks; kept for podman's scripts)"}},
        {},
        cmd_container_prune},
+      {"generate unit",
+       "Print a systemd user service that runs a container (or check a declarative file)",
+       {{"new", 0, K::None, "", "Make the container anew at every start (what roost always does)"},
+        {"restart-policy", 0, K::Choice, "POLICY", "The unit's Restart= (default on-failure)",
+         {"no", "on-success", "on-failure", "on-abnormal", "on-watchdog", "on-abort", "always"}},
+        {"files", 0, K::None, "", "Write roost-NAME.service into the current directory"},
+        {"name", 0, K::Text, "NAME", "The container's name (default: from the image)"},
+        {"check", 0, K::Path, "FILE", "Check a declarative container file and exit", {}, false,
+         {"toml"}}},
+       {{"NAME_OR_IMAGE", K::Image, false}},
+       cmd_generate_unit},
       {"version", "Show roost's version", {}, {}, cmd_version},
       {"completion",
        "Print the completion script for bash, zsh or fish",

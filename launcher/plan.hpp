@@ -59,6 +59,11 @@ struct ContainerPlan {
   // A delegated systemd scope for the container (pid filled in by the monitor); none
   // where the host cannot make one and no limit was asked for, or with --cgroups=disabled.
   std::optional<cgroups::ScopeRequest> scope;
+  // --cgroups=split: no scope; the container gets a leaf of the cgroup roost runs in (a
+  // service's delegated cgroup), with these limits copied into it.
+  std::optional<cgroups::Limits> split_cgroup;
+  // Sockets passed by systemd at fds 3..3+listen_fds-1, kept there for the command.
+  int listen_fds = 0;
 };
 
 // The command line as docker builds it from the image and the run options:

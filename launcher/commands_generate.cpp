@@ -1,0 +1,140 @@
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <cctype>
+
+#include "common/error.hpp"
+#include "common/fs.hpp"
+#include "image/reference.hpp"
+#include "image/store.hpp"
+#include "launcher/commands.hpp"
+#include "launcher/containers.hpp"
+#include "units/container_file.hpp"
+#include "units/service.hpp"
+
+namespace roost::cli {
+
+namespace {
+
+std::filesystem::path own_binary() {
+  std::error_code error;
+  auto path = std::filesystem::read_symlink("/proc/self/exe", error);
+  if (error)
+    throw Error(fmt::format("find roost's own path (/proc/self/exe): {}", error.message()));
+  return path;
+}
+
+// "registry.example/team/app:1.2" -> "app": a container name from an image's last part.
+std::string name_from_image(const std::string& image) {
+  auto slash = image.rfind('/');
+  std::string base = slash == std::string::npos ? image : image.substr(slash + 1);
+  base = base.substr(0, base.find_first_of(":@"));
+  std::string name;
+  for (char c : base) {
+    bool allowed = std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+    name += allowed ? c : '-';
+  }
+  return name;
+}
+
+void add_volumes(const ContainerPlan& plan, units::ContainerSpec& spec) {
+  for (const auto& bind : plan.binds)
+    spec.volumes.push_back(
+        fmt::format("{}:{}{}", bind.source, bind.destination, bind.read_only ? ":ro" : ""));
+  for (const auto& tmpfs : plan.tmpfs)
+    spec.tmpfs.push_back(tmpfs.options.empty() ? tmpfs.destination
+                                               : tmpfs.destination + ":" + tmpfs.options);
+}
+
+// The environment as the container got it, less what roost sets at every start.
+void add_environment(const ContainerPlan& plan, units::ContainerSpec& spec) {
+  for (const auto& entry : plan.env) {
+    auto equals = entry.find('=');
+    std::string key = entry.substr(0, equals);
+    if (key == "HOSTNAME" || key == "TERM" || equals == std::string::npos) continue;
+    spec.env.emplace_back(key, entry.substr(equals + 1));
+  }
+}
+
+// A unit that makes the container anew at every start from a saved container's
+// configuration, so that nothing of one run's writable layer leaks into the next.
+units::ContainerSpec spec_from_container(const ContainerRecord& record) {
+  units::ContainerSpec spec;
+  const auto& plan = record.plan;
+  spec.name = record.name;
+  spec.image = record.image_name;
+  if (!plan.argv.empty()) {
+    spec.entrypoint = plan.argv.front();
+    spec.command = std::vector<std::string>(plan.argv.begin() + 1, plan.argv.end());
+  }
+  add_environment(plan, spec);
+  add_volumes(plan, spec);
+  spec.workdir = plan.working_dir == "/" ? "" : plan.working_dir;
+  spec.user = plan.user;
+  if (plan.hostname != record.id.substr(0, 12)) spec.hostname = plan.hostname;
+  if (plan.new_network) spec.network = "none";
+  spec.read_only = plan.read_only;
+  spec.init = plan.init;
+  spec.limits = record.settings.limits;
+  spec.stop_signal = record.settings.stop_signal;
+  spec.stop_timeout = record.settings.stop_timeout;
+  return spec;
+}
+
+units::ContainerSpec spec_from_image(const Context& context, const std::string& image,
+                                     const std::string& name) {
+  units::ContainerSpec spec;
+  spec.image = image;
+  spec.name = name.empty() ? name_from_image(image) : name;
+  auto reference = image::parse_reference(image);
+  if (reference.transport != image::Transport::Store) return spec;
+  auto record = image::Store(context.settings.data_root).find(image);
+  if (!record)
+    throw UsageError(fmt::format(
+        "image {} is not in your store; load it first with 'roost load -i FILE', or give the "
+        "archive itself (docker-archive:FILE)",
+        image));
+  spec.stop_signal = record->config.stop_signal;
+  return spec;
+}
+
+units::ContainerSpec requested_spec(const ParsedCommand& command, const Context& context) {
+  const std::string& target = command.positionals.front();
+  ContainerStore containers(context.settings.data_root, context.settings.runtime_root);
+  auto container = command.has("name") ? std::nullopt : containers.find(target);
+  auto spec = container ? spec_from_container(*container)
+                        : spec_from_image(context, target, command.value("name"));
+  spec.restart = command.value("restart-policy", spec.restart);
+  units::check_spec(spec);
+  return spec;
+}
+
+int check_file(const std::string& file) {
+  auto spec = units::read_container_file(file);
+  auto rendered = units::render_units(spec, {own_binary()});
+  fmt::print("{}: ok, makes {}\n", file, rendered.front().name);
+  return 0;
+}
+
+}  // namespace
+
+int cmd_generate_unit(const ParsedCommand& command, Context& context) {
+  if (command.has("check")) return check_file(command.value("check"));
+  if (command.positionals.empty())
+    throw UsageError("roost generate unit: missing NAME_OR_IMAGE (or --check FILE)");
+  auto spec = requested_spec(command, context);
+  auto units = units::render_units(spec, {own_binary()});
+  if (!command.has("files")) {
+    fmt::print("{}", units.front().text);
+    return 0;
+  }
+  for (const auto& unit : units) {
+    auto path = std::filesystem::current_path() / unit.name;
+    fs::write_file_atomic(path, unit.text);
+    fmt::print("{}\n", path.string());
+  }
+  return 0;
+}
+
+}  // namespace roost::cli

@@ -1,0 +1,67 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cgroups/limits.hpp"
+#include "common/fd.hpp"
+#include "launcher/containers.hpp"
+
+namespace roost::cli {
+
+// What `roost run` does for the systemd service it runs under: readiness (sd_notify),
+// the container's own notifications relayed with --sdnotify=container, and socket
+// activation. Outside a service (no NOTIFY_SOCKET, no LISTEN_FDS) it does nothing.
+//
+// --sdnotify=conmon (default): MAINPID (this monitor), then READY=1 once the command
+// runs. container: MAINPID, then the container's own READY, STATUS, ... through a
+// socket mounted at /run/notify/notify.sock inside. ignore: nothing is sent.
+class ServiceHooks {
+ public:
+  // Adds to `plan` what the container needs: the relay's mount and NOTIFY_SOCKET, and
+  // the inherited listening sockets (fds 3...) with LISTEN_FDS and LISTEN_FDNAMES.
+  ServiceHooks(ContainerPlan& plan, const ContainerSettings& settings,
+               const std::filesystem::path& runtime_dir);
+  ~ServiceHooks();
+  ServiceHooks(const ServiceHooks&) = delete;
+  ServiceHooks& operator=(const ServiceHooks&) = delete;
+
+  // The container's command runs: tell systemd, or start relaying the container's word.
+  void started();
+  // The container ended: stop relaying.
+  void stop();
+
+ private:
+  void relay_loop();
+
+  std::string mode_;
+  bool under_service_ = false;
+  UniqueFd relay_socket_;
+  std::atomic<bool> stopping_ = false;
+  std::thread relay_thread_;
+};
+
+// The notification lines a container may send on to systemd; MAINPID and unknown
+// variables are dropped (MAINPID is roost's to say).
+std::string relayable_notification(std::string_view message);
+
+// The container's environment at exec: LISTEN_PID is the command's own pid, which only
+// the command's process knows (it is not PID 1 under --init).
+std::vector<std::string> environment_at_exec(const ContainerPlan& plan);
+
+// --cgroups=split: moves this process (the monitor) into a leaf `supervisor` of the
+// cgroup it runs in (a service's delegated cgroup: cgroup v2 lets controllers be
+// enabled only for a cgroup without processes of its own), then puts `pid` into the
+// leaf `container` with the limits copied in. Returns {the service cgroup, the leaf}.
+struct SplitCgroup {
+  std::filesystem::path cgroup;
+  std::filesystem::path leaf;
+};
+SplitCgroup split_own_cgroup(const cgroups::Limits& limits, pid_t pid);
+
+}  // namespace roost::cli
