@@ -60,6 +60,17 @@ const std::map<std::string_view, std::string_view> kProse = {
      "driver, the id maps a container would get, the cgroup layout and the controllers "
      "the user's systemd instance delegates, the user bus, the state of newuidmap, "
      "newgidmap and fuse-overlayfs, and the number of images and containers."},
+    {"generate unit",
+     "Prints a systemd user service that runs a container: roost run in the foreground "
+     "with Type=notify, in the service's own delegated cgroup, with the limits as the "
+     "unit's properties. NAME_OR_IMAGE is an image (the container is named after it, or "
+     "--name) or an existing container, whose configuration the unit repeats; the unit "
+     "always makes the container anew at each start. --files writes roost-NAME.service "
+     "into the current directory instead:\n\n"
+     "  cd ~/.config/systemd/user && roost generate unit --files --name web app:1\n"
+     "  systemctl --user daemon-reload && systemctl --user enable --now roost-web\n\n"
+     "--check FILE reads a declarative container file and exits non-zero, naming the "
+     "file, line and key, when it is wrong. See roost-units(5)."},
     {"doctor",
      "Checks each thing a rootless container launcher needs from the machine and prints, "
      "for each one that fails, what is wrong and the command or file that fixes it: "

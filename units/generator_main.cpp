@@ -16,12 +16,12 @@ namespace {
 
 constexpr int kFailed = 1;
 
-// One journal line per bad file; stderr too, which a dry run shows and which reaches
-// the journal of the user's manager when journald cannot be written directly.
+// One journal line per bad file. The manager logs a generator's stderr as well, so
+// stderr is only the way out when journald cannot be reached.
 void report(const std::string& message) {
-  std::fprintf(stderr, "roost-generator: %s\n", message.c_str());
-  sd_journal_send("MESSAGE=roost-generator: %s", message.c_str(), "PRIORITY=3",
-                  "SYSLOG_IDENTIFIER=roost-generator", nullptr);
+  if (sd_journal_send("MESSAGE=roost-generator: %s", message.c_str(), "PRIORITY=3",
+                      "SYSLOG_IDENTIFIER=roost-generator", nullptr) < 0)
+    std::fprintf(stderr, "roost-generator: %s\n", message.c_str());
 }
 
 roost::units::RenderOptions render_options() {

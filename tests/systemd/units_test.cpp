@@ -1,0 +1,273 @@
+// Containers as systemd user services in the guest: declarative files turned into units
+// by roost-generator (installed by guest-job into the user generator directory) and a
+// unit from `roost generate unit`, each started, stopped and checked against what
+// systemd, the kernel and the journal report. Conventions as in guest_test.cpp; the
+// container image holds busybox and unit-helper ($ROOST_UNIT_HELPER, a static binary).
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/fs.hpp"
+#include "common/process.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+struct Ran {
+  int status = -1;
+  std::string out;
+  std::string err;
+};
+
+Ran run(const std::vector<std::string>& argv) {
+  std::string out_file = fmt::format("units-out-{}.txt", ::getpid());
+  std::vector<std::string> shell = {"/bin/sh", "-c", "exec \"$@\" > " + out_file, "sh"};
+  shell.insert(shell.end(), argv.begin(), argv.end());
+  auto result = roost::process::run(shell);
+  Ran ran;
+  ran.status = WIFEXITED(result.exit_status) ? WEXITSTATUS(result.exit_status)
+                                             : 128 + WTERMSIG(result.exit_status);
+  ran.out = roost::fs::read_file(out_file);
+  ran.err = result.error_output;
+  return ran;
+}
+
+std::string env_or(const char* name, const char* fallback) {
+  const char* value = std::getenv(name);
+  return value ? value : fallback;
+}
+
+Ran roost(std::vector<std::string> args) {
+  args.insert(args.begin(), env_or("ROOST_BIN", "roost"));
+  return run(args);
+}
+
+Ran systemctl(std::vector<std::string> args) {
+  args.insert(args.begin(), {"systemctl", "--user", "--no-pager"});
+  return run(args);
+}
+
+std::string show(const std::string& unit, const std::string& property) {
+  auto shown = systemctl({"show", "-P", property, unit});
+  while (!shown.out.empty() && shown.out.back() == '\n') shown.out.pop_back();
+  return shown.out;
+}
+
+std::string journal_of(const std::string& unit) {
+  return run({"journalctl", "--user", "--no-pager", "-o", "cat", "-u", unit}).out;
+}
+
+// busybox and unit-helper, imported once as guest/units:1.
+const std::string& units_image() {
+  static const std::string name = [] {
+    fs::path root = fs::absolute("units-root");
+    fs::create_directories(root / "bin");
+    fs::copy_file("/bin/busybox", root / "bin/busybox", fs::copy_options::overwrite_existing);
+    fs::copy_file(env_or("ROOST_UNIT_HELPER", "/job/bin/unit-helper"), root / "bin/unit-helper",
+                  fs::copy_options::overwrite_existing);
+    for (const char* applet : {"sh", "echo", "printf", "sleep", "cat"})
+      if (!fs::exists(root / "bin" / applet)) fs::create_symlink("busybox", root / "bin" / applet);
+    auto tar = roost::process::run({"/usr/bin/tar", "-C", root.string(), "-cf", "units.tar", "."});
+    if (tar.exit_status != 0) throw std::runtime_error("tar: " + tar.error_output);
+    auto imported = roost({"import", "units.tar", "guest/units:1"});
+    if (imported.status != 0) throw std::runtime_error("import: " + imported.err);
+    return std::string("guest/units:1");
+  }();
+  return name;
+}
+
+fs::path units_dir() {
+  return fs::path(env_or("HOME", "/home/roost")) / ".config/roost/units";
+}
+
+// Writes NAME.toml and reloads, so that roost-generator makes roost-NAME.service.
+void declare(const std::string& name, const std::string& toml) {
+  fs::create_directories(units_dir());
+  roost::fs::write_file_atomic(units_dir() / (name + ".toml"), toml);
+  ASSERT_EQ(systemctl({"daemon-reload"}).status, 0);
+}
+
+void wait_until(const std::function<bool()>& done, int seconds) {
+  auto end = Clock::now() + std::chrono::seconds(seconds);
+  while (!done() && Clock::now() < end) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+}
+
+std::string diagnose(const std::string& unit) {
+  return systemctl({"status", unit}).out + "\n--- journal\n" + journal_of(unit);
+}
+
+}  // namespace
+
+TEST(Units, ArgumentsAndEnvironmentSurviveTheUnitExactly) {
+  units_image();
+  declare("escape", R"(image = "guest/units:1"
+command = ["sh", "-c", "printf '[%s]\\n' \"$@\" \"$V\"", "sh", "a  b", "$HOME", "${HOME}", "100%", "%n", "back\\slash", "\"q\"", "it's", ";"]
+env = { V = "$x %h \\ \" ' end" }
+restart = "no"
+)");
+  ASSERT_EQ(systemctl({"start", "roost-escape.service"}).status, 0) << diagnose("roost-escape");
+  wait_until([] { return show("roost-escape.service", "ActiveState") == "inactive"; }, 60);
+  auto journal = journal_of("roost-escape.service");
+  for (const char* line : {"[a  b]", "[$HOME]", "[${HOME}]", "[100%]", "[%n]", "[back\\slash]",
+                           "[\"q\"]", "[it's]", "[;]", "[$x %h \\ \" ' end]"})
+    EXPECT_NE(journal.find(line), std::string::npos) << line << "\n" << diagnose("roost-escape");
+}
+
+TEST(Units, ContainerReadinessIsRelayedAndMainPidIsTheMonitor) {
+  units_image();
+  declare("ready", R"(image = "guest/units:1"
+command = ["unit-helper", "ready-after", "3"]
+user = "1000:1000"
+sdnotify = "container"
+)");
+  auto begin = Clock::now();
+  ASSERT_EQ(systemctl({"start", "roost-ready.service"}).status, 0) << diagnose("roost-ready");
+  EXPECT_GE(Clock::now() - begin, std::chrono::seconds(3));
+  EXPECT_EQ(show("roost-ready.service", "ActiveState"), "active");
+  EXPECT_EQ(show("roost-ready.service", "StatusText"), "serving");
+  auto main_pid = show("roost-ready.service", "MainPID");
+  ASSERT_NE(main_pid, "0");
+  EXPECT_EQ(roost::fs::read_file(fmt::format("/proc/{}/comm", main_pid)), "roost\n");
+  ASSERT_EQ(systemctl({"stop", "roost-ready.service"}).status, 0);
+  EXPECT_EQ(show("roost-ready.service", "ActiveState"), "inactive") << diagnose("roost-ready");
+  EXPECT_EQ(show("roost-ready.service", "Result"), "success");
+}
+
+TEST(Units, LimitsAreTheUnitsAndTheContainerIsInItsCgroup) {
+  units_image();
+  declare("limited", R"(image = "guest/units:1"
+command = ["unit-helper", "wait"]
+[limits]
+memory = "64m"
+pids-limit = 50
+)");
+  ASSERT_EQ(systemctl({"start", "roost-limited.service"}).status, 0) << diagnose("roost-limited");
+  EXPECT_EQ(show("roost-limited.service", "MemoryMax"), "67108864");
+  EXPECT_EQ(show("roost-limited.service", "TasksMax"), "50");
+  fs::path cgroup = "/sys/fs/cgroup" + show("roost-limited.service", "ControlGroup");
+  EXPECT_EQ(roost::fs::read_file(cgroup / "memory.max"), "67108864\n");
+  EXPECT_EQ(roost::fs::read_file(cgroup / "pids.max"), "50\n");
+  EXPECT_FALSE(roost::fs::read_file(cgroup / "container/cgroup.procs").empty());
+  EXPECT_NE(roost::fs::read_file(cgroup / "supervisor/cgroup.procs")
+                .find(show("roost-limited.service", "MainPID")),
+            std::string::npos);
+  ASSERT_EQ(systemctl({"stop", "roost-limited.service"}).status, 0);
+  EXPECT_EQ(show("roost-limited.service", "Result"), "success") << diagnose("roost-limited");
+}
+
+TEST(Units, FailingContainerMarksTheUnitFailedAndIsRestarted) {
+  units_image();
+  declare("failing", R"(image = "guest/units:1"
+command = ["sh", "-c", "echo failing now; exit 3"]
+[service]
+RestartSec = "1"
+)");
+  systemctl({"start", "roost-failing.service"});
+  auto restarts = [] {
+    auto count = show("roost-failing.service", "NRestarts");
+    return count.empty() ? 0 : std::stoi(count);
+  };
+  wait_until([&] { return restarts() >= 2; }, 60);
+  EXPECT_GE(restarts(), 2) << diagnose("roost-failing");
+  EXPECT_NE(journal_of("roost-failing.service").find("failing now"), std::string::npos);
+  systemctl({"stop", "roost-failing.service"});
+  systemctl({"reset-failed", "roost-failing.service"});
+}
+
+TEST(Units, MissingImageFailsWithOneLineNamingIt) {
+  declare("absent", "image = \"guest/absent:1\"\n");
+  EXPECT_NE(systemctl({"start", "roost-absent.service"}).status, 0);
+  EXPECT_EQ(show("roost-absent.service", "ActiveState"), "failed");
+  EXPECT_EQ(show("roost-absent.service", "NRestarts"), "0");
+  auto journal = journal_of("roost-absent.service");
+  size_t lines = 0;
+  for (size_t at = 0;
+       (at = journal.find("guest/absent:1 is not in your store", at)) != std::string::npos; ++at)
+    ++lines;
+  EXPECT_EQ(lines, 1u) << journal;
+  systemctl({"reset-failed", "roost-absent.service"});
+}
+
+TEST(Units, BrokenFileIsReportedWhileGoodOnesStillWork) {
+  units_image();
+  fs::create_directories(units_dir());
+  roost::fs::write_file_atomic(units_dir() / "broken.toml",
+                               "image = \"guest/units:1\"\nimgae = \"typo\"\n");
+  declare("fine", "image = \"guest/units:1\"\ncommand = [\"unit-helper\", \"wait\"]\n");
+  EXPECT_EQ(show("roost-broken.service", "LoadState"), "not-found");
+  EXPECT_EQ(show("roost-fine.service", "LoadState"), "loaded");
+  auto logged = run({"journalctl", "--no-pager", "-o", "cat", "-t", "roost-generator"}).out;
+  EXPECT_NE(logged.find("broken.toml:2:9: imgae: unknown key"), std::string::npos) << logged;
+  ASSERT_EQ(systemctl({"start", "roost-fine.service"}).status, 0) << diagnose("roost-fine");
+  EXPECT_EQ(systemctl({"stop", "roost-fine.service"}).status, 0);
+  fs::remove(units_dir() / "broken.toml");
+}
+
+TEST(Units, SocketActivatedContainerAnswersOnTheSystemdSocket) {
+  units_image();
+  declare("echo", R"(image = "guest/units:1"
+command = ["unit-helper", "serve"]
+[socket]
+ListenStream = "127.0.0.1:18080"
+)");
+  ASSERT_EQ(systemctl({"start", "roost-echo.socket"}).status, 0) << diagnose("roost-echo.socket");
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in address = {};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(18080);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<struct sockaddr*>(&address), sizeof address), 0);
+  struct timeval timeout = {90, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  char buffer[256] = {};
+  ssize_t n = ::read(fd, buffer, sizeof buffer - 1);
+  ::close(fd);
+  EXPECT_EQ(std::string(buffer, n > 0 ? static_cast<size_t>(n) : 0),
+            "fds=1 names=roost-echo.socket pid-ok=yes\n")
+      << diagnose("roost-echo.service");
+  systemctl({"stop", "roost-echo.socket", "roost-echo.service"});
+}
+
+TEST(Units, GeneratedUnitStartsAndStopsCleanly) {
+  const auto& image = units_image();
+  fs::path user_units = fs::path(env_or("HOME", "/home/roost")) / ".config/systemd/user";
+  fs::create_directories(user_units);
+  auto generated = run({"/bin/sh", "-c",
+                        fmt::format("cd {} && {} generate unit --files --name gen {}",
+                                    user_units.string(), env_or("ROOST_BIN", "roost"), image)});
+  ASSERT_EQ(generated.status, 0) << generated.err;
+  auto unit = roost::fs::read_file(user_units / "roost-gen.service");
+  ASSERT_NE(unit.find("Type=notify"), std::string::npos) << unit;
+  // The image's command is sh; a unit for a service names its own command.
+  auto text = unit;
+  auto at = text.find("\"guest/units:1\"");
+  ASSERT_NE(at, std::string::npos);
+  text.insert(at + std::string("\"guest/units:1\"").size(), " \"unit-helper\" \"wait\"");
+  roost::fs::write_file_atomic(user_units / "roost-gen.service", text);
+  ASSERT_EQ(systemctl({"daemon-reload"}).status, 0);
+  ASSERT_EQ(systemctl({"start", "roost-gen.service"}).status, 0) << diagnose("roost-gen");
+  EXPECT_EQ(show("roost-gen.service", "ActiveState"), "active");
+  EXPECT_EQ(show("roost-gen.service", "KillSignal"), "15");
+  auto begin = Clock::now();
+  ASSERT_EQ(systemctl({"stop", "roost-gen.service"}).status, 0);
+  EXPECT_LT(Clock::now() - begin, std::chrono::seconds(10));
+  EXPECT_EQ(show("roost-gen.service", "ActiveState"), "inactive") << diagnose("roost-gen");
+  EXPECT_EQ(show("roost-gen.service", "Result"), "success");
+  EXPECT_NE(journal_of("roost-gen.service").find("unit-helper: stopping on SIGTERM"),
+            std::string::npos);
+}
