@@ -193,12 +193,11 @@ int exec_in_container(const ContainerRecord& record, const ExecRequest& request)
   UniqueFd master = plan.tty ? receive_fd(channels.console.read_end.get()) : UniqueFd();
   std::string failure = read_until_eof(channels.errors.read_end.get());
   RelayEnds ends{master ? master.get() : -1, -1, -1, plan.interactive};
+  ends.close_output = [&] { master.reset(); };
   int status;
   {
     RawTerminal raw(master ? STDIN_FILENO : -1);
-    status = relay_until_exit(command, pidfd, ends, [](Stream, std::string_view data) {
-      write_fully(STDOUT_FILENO, data);
-    });
+    status = relay_until_exit(command, pidfd, ends, write_to_stdout);
   }
   return failure.empty() ? status : report(failure);
 }

@@ -150,9 +150,23 @@ class Relay {
 
   void pump(const struct pollfd& polled, int& fd, Stream stream) {
     if (fd < 0 || !(polled.revents & (POLLIN | POLLHUP | POLLERR))) return;
-    if (read_some(fd, stream, sink_)) return;
+    try {
+      if (read_some(fd, stream, sink_)) return;
+    } catch (const OutputClosed& closed) {
+      stop_output(closed);
+      return;
+    }
     if (fd == ends_.terminal) terminal_closed_ = true;
     fd = -1;
+  }
+
+  // Nothing reads what the container writes any more: its terminal or pipes are closed
+  // so that it ends as a process writing into a closed pipe does; its exit is awaited.
+  void stop_output(const OutputClosed& closed) {
+    spdlog::debug("{}; closing the container's output", closed.what());
+    if (ends_.close_output) ends_.close_output();
+    ends_.terminal = ends_.out = ends_.err = -1;
+    stdin_open_ = false;
   }
 
   bool copy_stdin() {
@@ -201,7 +215,11 @@ class Relay {
         ssize_t n = ::read(*fd, buffer, sizeof buffer);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
-        sink_(stream, std::string_view(buffer, static_cast<size_t>(n)));
+        try {
+          sink_(stream, std::string_view(buffer, static_cast<size_t>(n)));
+        } catch (const OutputClosed&) {
+          return;
+        }
       }
     }
   }
@@ -267,11 +285,12 @@ struct CapturePipes {
   Pipe err;
 };
 
-void write_to_stdout(Stream, std::string_view data) {
-  write_fully(STDOUT_FILENO, data);
-}
-
 }  // namespace
+
+void write_to_stdout(Stream, std::string_view data) {
+  if (!write_fully(STDOUT_FILENO, data))
+    throw OutputClosed("write the container's output to roost's stdout", errno);
+}
 
 RawTerminal::RawTerminal(int fd) : fd_(fd) {
   if (fd < 0 || !::isatty(fd) || ::tcgetattr(fd, &saved_) < 0) return;
@@ -380,6 +399,11 @@ ContainerExit run_and_monitor(
   RelayEnds ends{master ? master.get() : -1, capture.out.read_end.get(), capture.err.read_end.get(),
                  !io.capture && plan.interactive};
   if (master && io.peer_for_terminal) ends.peer = io.peer_for_terminal(master.get());
+  ends.close_output = [&] {
+    master.reset();
+    capture.out.read_end.reset();
+    capture.err.read_end.reset();
+  };
   {
     RawTerminal raw(master && !io.capture ? STDIN_FILENO : -1);
     OutputSink sink = io.capture ? io.sink : OutputSink(write_to_stdout);

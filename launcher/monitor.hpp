@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/error.hpp"
 #include "common/fd.hpp"
 #include "launcher/plan.hpp"
 #include "launcher/process_identity.hpp"
@@ -14,8 +15,19 @@ namespace roost::cli {
 
 enum class Stream { Stdout, Stderr };
 
-// Receives what the container writes, as it arrives.
+// Receives what the container writes, as it arrives. A sink whose reader is gone
+// throws OutputClosed.
 using OutputSink = std::function<void(Stream, std::string_view)>;
+
+// The reader of roost's output went away (a pipe into `head` that ended): the relay
+// stops copying and hangs up the container's end so that it ends too.
+class OutputClosed : public Error {
+ public:
+  using Error::Error;
+};
+
+// The sink of a foreground command: roost's own stdout. Throws OutputClosed.
+void write_to_stdout(Stream stream, std::string_view data);
 
 struct ContainerExit {
   int status = 0;           // as the shell reports it: code, or 128+signal
@@ -67,6 +79,9 @@ struct RelayEnds {
   int err = -1;       // captured stderr
   bool forward_stdin = false;
   RelayPeer* peer = nullptr;
+  // Closes the terminal and the capture pipes (their owner's copies) once the sink
+  // threw OutputClosed, so that the container reads EIO or EPIPE and gets SIGHUP.
+  std::function<void()> close_output = nullptr;
 };
 int relay_until_exit(pid_t pid, const UniqueFd& pidfd, const RelayEnds& ends,
                      const OutputSink& sink, const std::function<void()>& on_memory_event = {},

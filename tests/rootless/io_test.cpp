@@ -15,6 +15,27 @@ using Io = RoostTest;
 
 const Millis kTerminalTimeout(60000);
 
+std::string shell_quoted(const std::vector<std::string>& words) {
+  std::string line;
+  for (const auto& word : words) {
+    std::string quoted = "'";
+    for (char c : word) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    line += (line.empty() ? "" : " ") + quoted + "'";
+  }
+  return line;
+}
+
+// `roost ARGS | head -1` in a shell, with roost's exit status on stderr as "status N";
+// roost is killed after 40 s (status 137) so that a hang fails the test instead of
+// outliving it.
+Outcome piped_into_head(const Roost& roost, const std::vector<std::string>& args) {
+  std::string script = "{ timeout -s KILL 40 " + shell_quoted(roost.argv(args)) +
+                       "; echo \"status $?\" >&2; } | head -1";
+  Spawn spawn({"/bin/sh", "-c", script}, roost.env());
+  spawn.timeout = Seconds(90);
+  return run(spawn);
+}
+
 std::string first_nonempty_line(const std::string& text) {
   for (const auto& line : lines_of(text))
     if (!line.empty()) return line;
@@ -30,6 +51,23 @@ TEST_F(Io, PipedStdinReachesTheContainerAndItsEndEndsIt) {
   EXPECT_FALSE(seen.timed_out) << "end of file on stdin did not reach cat";
   EXPECT_EQ(seen.exit_code, 0) << seen.describe();
   EXPECT_EQ(seen.out, "hi\n");
+}
+
+TEST_F(Io, OutputIntoAPipeWhoseReaderEndedEndsTheContainer) {
+  std::string image = load_busybox();
+  for (bool terminal : {true, false}) {
+    std::vector<std::string> args = {"run", "--rm", "--name", "yes-into-head"};
+    if (terminal) args.push_back("-t");
+    installation().remember_container("yes-into-head");
+    args.insert(args.end(), {image, "yes"});
+    Outcome seen = piped_into_head(installation(), args);
+    EXPECT_EQ(seen.out, terminal ? "y\r\n" : "y\n") << seen.describe();
+    EXPECT_NE(seen.err.find("status "), std::string::npos) << seen.describe();
+    EXPECT_EQ(seen.err.find("status 137"), std::string::npos)
+        << (terminal ? "-t: " : "pipes: ") << "roost went on after head ended: " << seen.describe();
+    Outcome left = roost({"ps", "-a", "--format", "json"});
+    EXPECT_EQ(left.out, "[]\n") << "the container outlived roost: " << left.describe();
+  }
 }
 
 TEST_F(Io, WithoutInteractiveStdinIsNotPassed) {
