@@ -173,8 +173,21 @@ class Relay {
     char buffer[16384];
     ssize_t n = ::read(STDIN_FILENO, buffer, sizeof buffer);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) return true;
+    if (n == 0) send_end_of_file();
     if (n <= 0) return false;
+    stdin_line_open_ = buffer[n - 1] != '\n';
     return write_fully(ends_.terminal, std::string_view(buffer, static_cast<size_t>(n)));
+  }
+
+  // A terminal has no end of file of its own: the program reading it sees one when the
+  // terminal's EOF character (^D) arrives at the start of a line, so a line left open
+  // is ended by a first one.
+  void send_end_of_file() {
+    struct termios settings;
+    if (::tcgetattr(ends_.terminal, &settings) < 0) return;
+    std::string eof(stdin_line_open_ ? 2 : 1, static_cast<char>(settings.c_cc[VEOF]));
+    spdlog::debug("end of standard input: sending the terminal's EOF character");
+    write_fully(ends_.terminal, eof);
   }
 
   void handle_signals() {
@@ -229,6 +242,7 @@ class Relay {
   RelayEnds ends_;
   const OutputSink& sink_;
   bool stdin_open_ = false;
+  bool stdin_line_open_ = false;  // the last byte copied from stdin was not a newline
   bool terminal_closed_ = false;
   bool exited_ = false;
   int status_ = 0;

@@ -53,6 +53,19 @@ TEST_F(Io, PipedStdinReachesTheContainerAndItsEndEndsIt) {
   EXPECT_EQ(seen.out, "hi\n");
 }
 
+TEST_F(Io, PipedStdinEndsACommandOnATerminal) {
+  std::string image = load_busybox();
+  for (std::string input : {"hi\n", "hi"}) {
+    Spawn spawn = installation().spawn({"run", "--rm", "-it", image, "cat"});
+    spawn.input = input;
+    spawn.timeout = Seconds(60);
+    Outcome seen = run(spawn);
+    EXPECT_FALSE(seen.timed_out) << "end of file on stdin did not reach cat on its terminal";
+    EXPECT_EQ(seen.exit_code, 0) << seen.describe();
+    EXPECT_NE(seen.out.find("hi"), std::string::npos) << seen.describe();
+  }
+}
+
 TEST_F(Io, OutputIntoAPipeWhoseReaderEndedEndsTheContainer) {
   std::string image = load_busybox();
   for (bool terminal : {true, false}) {
