@@ -101,8 +101,26 @@ ContainerPlan make_plan(const ParsedCommand& command, const Context& context,
   return plan;
 }
 
+// The environment depends on the host name, which defaults to the id; it is resolved
+// once before the container is made, so that a bad -e or --env-file changes nothing,
+// and again once the id is known.
+struct EnvironmentInput {
+  std::vector<std::string> file_lines;
+  std::vector<std::string> options;
+};
+
+EnvironmentInput environment_input(const ParsedCommand& command) {
+  return {env_file_lines(command), command.all("env")};
+}
+
+std::vector<std::string> environment(const EnvironmentInput& input, const image::ImageRecord& image,
+                                     const ContainerPlan& plan) {
+  return resolve_environment(image.config, input.file_lines, input.options, plan.tty,
+                             plan.hostname);
+}
+
 void place_container(ContainerPlan& plan, const ContainerStore& containers,
-                     const ContainerRecord& record, const ParsedCommand& command,
+                     const ContainerRecord& record, const EnvironmentInput& env,
                      const image::ImageRecord& image) {
   plan.id = record.id;
   plan.name = record.name;
@@ -112,8 +130,7 @@ void place_container(ContainerPlan& plan, const ContainerStore& containers,
   plan.work_dir = data / "work";
   plan.rootfs = data / "rootfs";
   plan.etc_dir = containers.runtime_dir(record.id);
-  plan.env = resolve_environment(image.config, env_file_lines(command), command.all("env"),
-                                 plan.tty, plan.hostname);
+  plan.env = environment(env, image, plan);
 }
 
 // 10m, 512k, 1g, 1048576 (bytes); b and ib suffixes are accepted.
@@ -187,13 +204,15 @@ ContainerRecord create_container(const ParsedCommand& command, Context& context,
   record.settings = container_settings(command, image.config);
   plan_scope(record.settings);
   auto plan = make_plan(command, context, image);
+  auto env = environment_input(command);
+  plan.env = environment(env, image, plan);
   record.name = command.value("name");
   record.image_name = command.positionals[0];
   record.image_id = image.id;
   record.command = plan.argv;
   record.remove_on_exit = command.has("rm");
   return store.create(record, [&](ContainerRecord& created) {
-    place_container(plan, store, created, command, image);
+    place_container(plan, store, created, env, image);
     created.plan = plan;
   });
 }

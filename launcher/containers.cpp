@@ -144,6 +144,18 @@ void settle(ContainerRecord& record) {
                      : "the container ended while no monitor watched it";
 }
 
+// Nothing of a create that failed is kept; what cannot be removed is left to prune.
+void discard_unfinished(const std::filesystem::path& building,
+                        const std::filesystem::path& runtime) {
+  for (const auto& dir : {building, runtime}) {
+    try {
+      fs::remove_tree(dir);
+    } catch (const Error& error) {
+      spdlog::warn("{}; 'roost container prune' removes it later", error.what());
+    }
+  }
+}
+
 // Marks the container as started once, so that a lost runtime directory (a reboot
 // empties it) leaves it stopped rather than created.
 constexpr const char* kStartedMarker = "started";
@@ -186,15 +198,20 @@ ContainerRecord ContainerStore::create(ContainerRecord record,
                       record.name, existing.id.substr(0, 12), existing.status, record.name));
   record.created = format_timestamp(now_nanos());
   auto building = data_root_ / "containers" / (kCreatingPrefix + record.id);
-  fs::make_dirs(building, 0700);
-  // The upper directory's mode becomes the mode of the container's "/".
-  for (const char* sub : {"upper", "work", "rootfs"}) fs::make_dirs(building / sub, 0755);
-  fs::make_dirs(runtime_dir(record.id), 0700);
-  prepare(record);
-  fs::write_file_atomic(building / "config.json", config_to_json(record).dump(2) + "\n", 0600,
-                        durability_of(record));
-  if (::rename(building.c_str(), data_dir(record.id).c_str()) < 0)
-    throw_errno(fmt::format("rename {} into place", building.string()));
+  try {
+    fs::make_dirs(building, 0700);
+    // The upper directory's mode becomes the mode of the container's "/".
+    for (const char* sub : {"upper", "work", "rootfs"}) fs::make_dirs(building / sub, 0755);
+    fs::make_dirs(runtime_dir(record.id), 0700);
+    prepare(record);
+    fs::write_file_atomic(building / "config.json", config_to_json(record).dump(2) + "\n", 0600,
+                          durability_of(record));
+    if (::rename(building.c_str(), data_dir(record.id).c_str()) < 0)
+      throw_errno(fmt::format("rename {} into place", building.string()));
+  } catch (const Error&) {
+    discard_unfinished(building, runtime_dir(record.id));
+    throw;
+  }
   return record;
 }
 

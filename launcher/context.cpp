@@ -100,6 +100,28 @@ bool owned_private_directory(const std::filesystem::path& path, std::string& why
   return true;
 }
 
+// A runtime directory given by flag or configuration that already exists must be the
+// caller's and writable: live state and locks in another user's directory could be
+// read or replaced by that user. One that does not exist yet is made by roost.
+void check_runtime_root(const std::filesystem::path& path, const std::string& origin) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) < 0) {
+    if (errno == ENOENT) return;
+    throw UsageError(fmt::format("{} {}: cannot be used: {}; give a directory you own", origin,
+                                 path.string(), std::strerror(errno)));
+  }
+  std::string why;
+  if (!S_ISDIR(st.st_mode))
+    why = "not a directory";
+  else if (st.st_uid != ::getuid())
+    why = fmt::format("it belongs to uid {}, not to you (uid {})", st.st_uid, ::getuid());
+  else if (::access(path.c_str(), W_OK | X_OK) < 0)
+    why = fmt::format("you cannot write to it ({})", std::strerror(errno));
+  if (!why.empty())
+    throw UsageError(fmt::format("{} {}: {}; give a directory you own and can write", origin,
+                                 path.string(), why));
+}
+
 }  // namespace
 
 void apply_config_file(const std::filesystem::path& file, Settings& settings) {
@@ -160,6 +182,9 @@ Context make_context(const ParsedCommand& globals) {
   if (globals.has("storage-driver")) settings.storage_driver = globals.value("storage-driver");
   check_choice("storage driver", settings.storage_driver, {"auto", "overlay", "fuse-overlayfs"});
   check_choice("userns mode", settings.userns, {"auto", "single", "keep-id", "host"});
+  if (!settings.runtime_root.empty())
+    check_runtime_root(settings.runtime_root,
+                       globals.has("runroot") ? "--runroot" : "the configured storage.runroot");
   if (settings.runtime_root.empty()) settings.runtime_root = choose_runtime_root();
   settings.data_root = std::filesystem::absolute(settings.data_root);
   settings.runtime_root = std::filesystem::absolute(settings.runtime_root);

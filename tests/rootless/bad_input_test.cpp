@@ -1,0 +1,104 @@
+// Bad input to run, create, rm and rmi: one line naming the option, the value and what
+// to do, exit status 125, and nothing of the store changed: no container half-made, no
+// directory left, no other container touched.
+
+#include <sys/stat.h>
+
+#include <gtest/gtest.h>
+
+#include "tests/rootless/support/roost_test.hpp"
+
+namespace rootless {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct BadInput {
+  const char* name;  // for the test's name
+  std::vector<std::string> options;
+  std::vector<std::string> expected;  // pieces of the one error line
+};
+
+void PrintTo(const BadInput& input, std::ostream* out) {
+  *out << input.name;
+}
+
+class BadInputTest : public RoostTest {
+ protected:
+  void SetUp() override {
+    RoostTest::SetUp();
+    image_ = load_busybox();
+    require_success(roost({"create", "--name", "keep", image_, "true"}), "create keep");
+  }
+
+  const std::string& image() const { return image_; }
+
+  // What a failed command may have left: the container directories of both roots.
+  std::vector<std::string> entries_of(const fs::path& dir) const {
+    std::vector<std::string> names;
+    std::error_code error;
+    for (const auto& entry : fs::directory_iterator(dir, error))
+      names.push_back(entry.path().filename().string());
+    return names;
+  }
+
+  void expect_refused_and_nothing_changed(const Outcome& seen,
+                                          const std::vector<std::string>& expected) {
+    EXPECT_EQ(seen.exit_code, 125) << seen.describe();
+    EXPECT_TRUE(seen.out.empty()) << seen.describe();
+    auto lines = lines_of(seen.err);
+    ASSERT_EQ(lines.size(), 1u) << seen.describe();
+    EXPECT_EQ(lines[0].rfind("Error: ", 0), 0u) << seen.describe();
+    for (const auto& piece : expected)
+      EXPECT_NE(lines[0].find(piece), std::string::npos) << "'" << piece << "' in " << lines[0];
+    Outcome listed = roost({"ps", "-a", "--format", "json"});
+    auto containers = nlohmann::json::parse(listed.out, nullptr, false);
+    ASSERT_TRUE(containers.is_array()) << listed.describe();
+    ASSERT_EQ(containers.size(), 1u) << listed.describe();
+    EXPECT_EQ(containers[0]["Names"][0], "keep");
+    EXPECT_EQ(entries_of(installation().root() / "containers").size(), 1u);
+    EXPECT_EQ(entries_of(installation().runroot() / "containers").size(), 1u);
+  }
+
+ private:
+  std::string image_;
+};
+
+class BadRunOption : public BadInputTest, public ::testing::WithParamInterface<BadInput> {};
+
+TEST_P(BadRunOption, IsRefusedBeforeAnythingIsMade) {
+  std::vector<std::string> args = {"run", "--rm"};
+  for (const auto& option : GetParam().options) args.push_back(option);
+  args.insert(args.end(), {image(), "true"});
+  expect_refused_and_nothing_changed(roost(args), GetParam().expected);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Options, BadRunOption,
+    ::testing::Values(
+        BadInput{"EnvWithoutName", {"-e", "=x"}, {"-e '=x'", "needs a name"}},
+        BadInput{"MissingEnvFile",
+                 {"--env-file", "/nonexistent/vars"},
+                 {"--env-file /nonexistent/vars"}},
+        BadInput{"ForeignRunroot", {"--runroot", "/"}, {"--runroot /", "belongs to uid 0"}}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST_F(BadInputTest, BadLineInEnvFileIsNamed) {
+  fs::path file = scratch("vars.env");
+  write_file(file, "A=1\n=x\n");
+  expect_refused_and_nothing_changed(
+      roost({"run", "--rm", "--env-file", file.string(), image(), "true"}),
+      {"--env-file " + file.string() + ":2", "'=x'"});
+}
+
+TEST_F(BadInputTest, RunrootThatCannotBeWrittenIsRefused) {
+  fs::path runroot = scratch("read-only-runroot");
+  fs::create_directories(runroot);
+  ASSERT_EQ(::chmod(runroot.c_str(), 0500), 0);
+  Outcome seen = roost({"--runroot", runroot.string(), "run", "--rm", image(), "true"});
+  expect_refused_and_nothing_changed(seen, {"--runroot " + runroot.string(), "cannot write"});
+  ::chmod(runroot.c_str(), 0700);
+}
+
+}  // namespace
+}  // namespace rootless
