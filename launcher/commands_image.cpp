@@ -97,9 +97,8 @@ bool removal_deletes_image(const image::ImageRecord& record, const std::string& 
   return std::find(record.names.begin(), record.names.end(), canonical) == record.names.end();
 }
 
-void refuse_if_used_by_container(const Context& context, const image::ImageRecord& record,
+void refuse_if_used_by_container(const ContainerStore& containers, const image::ImageRecord& record,
                                  const std::string& name) {
-  ContainerStore containers(context.settings.data_root, context.settings.runtime_root);
   for (const auto& container : containers.list())
     if (container.image_id == record.id && removal_deletes_image(record, name))
       throw UsageError(
@@ -170,11 +169,14 @@ int cmd_image_inspect(const ParsedCommand& command, Context& context) {
 
 int cmd_rmi(const ParsedCommand& command, Context& context) {
   image::Store store(context.settings.data_root);
+  ContainerStore containers(context.settings.data_root, context.settings.runtime_root);
+  // Held until the images are gone, so that no container of them is created meanwhile.
+  ContainerLock no_creations = containers.lock_creations();
   for (const auto& name : command.positionals) {
     auto record = store.find(name);
     if (!record)
       throw UsageError(fmt::format("image {} is not in your store; see 'roost images'", name));
-    refuse_if_used_by_container(context, *record, name);
+    refuse_if_used_by_container(containers, *record, name);
   }
   return in_user_namespace(context, [&] {
     image::Store inside(context.settings.data_root);

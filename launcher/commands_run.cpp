@@ -194,6 +194,15 @@ void check_name(const std::string& name) {
         name));
 }
 
+// Checked under the lock that rmi holds from its in-use check to the removal: the image
+// resolved before may have been removed since.
+void require_image_kept(const Context& context, const image::ImageRecord& image,
+                        const std::string& name) {
+  if (!image::Store(context.settings.data_root).find("sha256:" + image.id))
+    throw UsageError(fmt::format(
+        "image {} was removed while the container was being created; load it again", name));
+}
+
 // Plans everything first, so that bad input changes nothing, then saves the container.
 ContainerRecord create_container(const ParsedCommand& command, Context& context,
                                  const ContainerStore& store) {
@@ -212,6 +221,7 @@ ContainerRecord create_container(const ParsedCommand& command, Context& context,
   record.command = plan.argv;
   record.remove_on_exit = command.has("rm");
   return store.create(record, [&](ContainerRecord& created) {
+    require_image_kept(context, image, record.image_name);
     place_container(plan, store, created, env, image);
     created.plan = plan;
   });

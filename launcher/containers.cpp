@@ -184,10 +184,8 @@ std::filesystem::path ContainerStore::log_path(const std::string& id) const {
 
 ContainerRecord ContainerStore::create(ContainerRecord record,
                                        const std::function<void(ContainerRecord&)>& prepare) const {
-  fs::make_dirs(data_root_ / "containers", 0700);
   fs::make_dirs(runtime_root_ / "containers", 0700);
-  UniqueFd names = lock_file(data_root_ / "containers.lock", O_CREAT);
-  if (!names) throw_errno(fmt::format("open lock {}", (data_root_ / "containers.lock").string()));
+  ContainerLock names = lock_creations();
   record.id = fs::random_hex(32);
   if (record.name.empty()) record.name = "roost-" + record.id.substr(0, 12);
   for (const auto& existing : list())
@@ -213,6 +211,13 @@ ContainerRecord ContainerStore::create(ContainerRecord record,
     throw;
   }
   return record;
+}
+
+ContainerLock ContainerStore::lock_creations() const {
+  fs::make_dirs(data_root_ / "containers", 0700);
+  UniqueFd names = lock_file(data_root_ / "containers.lock", O_CREAT);
+  if (!names) throw_errno(fmt::format("open lock {}", (data_root_ / "containers.lock").string()));
+  return ContainerLock(std::move(names));
 }
 
 void ContainerStore::save_state(const ContainerRecord& record) const {

@@ -95,6 +95,9 @@ class ContainerStore {
   ContainerRecord create(ContainerRecord record,
                          const std::function<void(ContainerRecord&)>& prepare) const;
   void save_state(const ContainerRecord& record) const;
+  // Holds containers.lock, which create holds while it saves a container: an image
+  // checked unused under it stays unused until it is released.
+  ContainerLock lock_creations() const;
   std::vector<ContainerRecord> list() const;
   // By name, full id or unique id prefix; throws UsageError on an ambiguous prefix.
   std::optional<ContainerRecord> find(const std::string& name_or_id) const;

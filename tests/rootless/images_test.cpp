@@ -2,7 +2,9 @@
 // (verified digests, layers shared and unpacked once, nothing half-visible, safe under
 // concurrent loads) and refusal of images made for another platform.
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 
 #include <gtest/gtest.h>
 
@@ -118,6 +120,36 @@ TEST_F(Images, RmiRemovesTheImageAndItsLayers) {
   EXPECT_TRUE(layer_dirs().empty()) << "layers left after the last image went";
   Outcome gone = run_in(image, {"true"});
   EXPECT_EQ(gone.exit_code, 125) << gone.describe();
+}
+
+// rmi and a starting run wait for the same lock: either the container is made first
+// and rmi refuses, or the image goes first and run says so, never a container without
+// its image.
+TEST_F(Images, RmiAndAStartingRunOfTheImageNeverOverlap) {
+  std::string image = load_busybox();
+  fs::path lock_path = roost_root() / "containers.lock";
+  int held = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  ASSERT_GE(held, 0);
+  ASSERT_EQ(::flock(held, LOCK_EX), 0);
+  Background run_it(installation().spawn({"run", "--rm", image, "echo", "ran"}));
+  Background remove_it(installation().spawn({"rmi", image}));
+  std::this_thread::sleep_for(Millis(2000));
+  EXPECT_EQ(image_ids().size(), 1u) << "rmi did not wait for the containers' lock";
+  ::close(held);
+  Outcome ran = run_it.finish(Millis(60000));
+  Outcome removed = remove_it.finish(Millis(60000));
+  if (removed.exit_code == 0) {
+    EXPECT_EQ(ran.exit_code, 125) << ran.describe();
+    EXPECT_NE(ran.err.find("was removed while the container was being created"), std::string::npos)
+        << ran.describe();
+    EXPECT_TRUE(image_ids().empty());
+  } else {
+    EXPECT_EQ(ran.exit_code, 0) << ran.describe();
+    EXPECT_EQ(ran.out, "ran\n");
+    EXPECT_NE(removed.err.find("is used by container"), std::string::npos) << removed.describe();
+    EXPECT_EQ(image_ids().size(), 1u);
+  }
+  EXPECT_EQ(roost({"ps", "-a", "--format", "json"}).out, "[]\n");
 }
 
 TEST_F(Images, SharedLayerIsUnpackedOnce) {
