@@ -100,5 +100,16 @@ TEST_F(BadInputTest, RunrootThatCannotBeWrittenIsRefused) {
   ::chmod(runroot.c_str(), 0700);
 }
 
+TEST_F(BadInputTest, EmptyNameRemovesNothing) {
+  for (std::vector<std::string> args :
+       {std::vector<std::string>{"rm", ""}, std::vector<std::string>{"rm", "-f", ""}}) {
+    expect_refused_and_nothing_changed(roost(args), {"empty container name"});
+  }
+  Outcome seen = roost({"rmi", ""});
+  EXPECT_EQ(seen.exit_code, 125) << seen.describe();
+  EXPECT_EQ(lines_of(seen.err).size(), 1u) << seen.describe();
+  EXPECT_EQ(image_ids().size(), 1u);
+}
+
 }  // namespace
 }  // namespace rootless
