@@ -91,6 +91,7 @@ ContainerPlan make_plan(const ParsedCommand& command, const Context& context,
   plan.image_id = image.id;
   describe_process(command, image, plan);
   plan.hostname = command.value("hostname");
+  if (!plan.hostname.empty()) check_hostname(plan.hostname);
   add_mounts(command, plan);
   plan.lower_dirs = lower_dirs(image::Store(context.settings.data_root), image.layers);
   plan.storage_driver = context.settings.storage_driver;

@@ -107,6 +107,36 @@ std::vector<std::string> parse_env_file(const std::string& content, const std::s
   return lines;
 }
 
+namespace {
+
+bool is_alphanumeric(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+// RFC 1123: letters, digits and '-', not first or last, 1 to 63 characters.
+bool is_host_label(std::string_view label) {
+  if (label.empty() || label.size() > 63) return false;
+  if (!is_alphanumeric(label.front()) || !is_alphanumeric(label.back())) return false;
+  return std::all_of(label.begin(), label.end(),
+                     [](char c) { return is_alphanumeric(c) || c == '-'; });
+}
+
+}  // namespace
+
+void check_hostname(const std::string& hostname) {
+  bool valid = !hostname.empty() && hostname.size() <= kMaxHostnameLength;
+  for (size_t start = 0; valid && start <= hostname.size();) {
+    size_t dot = std::min(hostname.find('.', start), hostname.size());
+    valid = is_host_label(std::string_view(hostname).substr(start, dot - start));
+    start = dot + 1;
+  }
+  if (!valid)
+    throw UsageError(fmt::format(
+        "--hostname {}: not a valid host name; use letters, digits and '-' (not first or "
+        "last), labels separated by '.', at most {} characters",
+        hostname, kMaxHostnameLength));
+}
+
 BindMount parse_volume(const std::string& value, const std::filesystem::path& cwd) {
   std::vector<std::string> parts;
   std::stringstream stream(value);

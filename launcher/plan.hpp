@@ -73,6 +73,11 @@ std::vector<std::string> resolve_command(const image::ImageConfig& config,
                                          const std::optional<std::string>& entrypoint,
                                          const std::vector<std::string>& arguments);
 
+// --hostname: dot-separated RFC 1123 labels (letters, digits, inner '-'), at most 64
+// characters in all as the kernel allows. Throws UsageError naming the value.
+inline constexpr size_t kMaxHostnameLength = 64;
+void check_hostname(const std::string& hostname);
+
 // Image Env (PATH defaulted when absent), then --env-file lines, then -e values; a
 // later KEY replaces an earlier one. `KEY` alone copies the caller's value, if any.
 std::vector<std::string> resolve_environment(const image::ImageConfig& config,

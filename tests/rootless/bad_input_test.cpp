@@ -80,6 +80,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"MissingEnvFile",
                  {"--env-file", "/nonexistent/vars"},
                  {"--env-file /nonexistent/vars"}},
+        BadInput{"Hostname", {"--hostname", "we_b"}, {"--hostname we_b", "not a valid host name"}},
+        BadInput{
+            "LongHostname", {"--hostname", std::string(65, 'h')}, {"--hostname", "at most 64"}},
+        BadInput{"Name", {"--name", "a b"}, {"--name a b", "starts with a letter or digit"}},
         BadInput{"ForeignRunroot", {"--runroot", "/"}, {"--runroot /", "belongs to uid 0"}}),
     [](const auto& info) { return std::string(info.param.name); });
 

@@ -38,6 +38,25 @@ TEST(Command, NothingToRunIsAUsageError) {
   EXPECT_THROW(resolve_command(config, std::string(""), {}), roost::UsageError);
 }
 
+TEST(Hostname, RfcLabelsUpTo64Characters) {
+  using roost::cli::check_hostname;
+  for (const std::string& good : std::vector<std::string>{
+           "web", "a", "web-1", "Web.example.org", "0abc", std::string(63, 'a'),
+           std::string(32, 'a') + "." + std::string(31, 'b')})
+    EXPECT_NO_THROW(check_hostname(good)) << good;
+  for (const std::string& bad : std::vector<std::string>{
+           "-web", "web-", "we_b", "a..b", ".a", "a.", "a b", "web\nevil", std::string(64, 'a'),
+           std::string(32, 'a') + "." + std::string(32, 'b')})
+    EXPECT_THROW(check_hostname(bad), roost::UsageError) << bad;
+  try {
+    check_hostname("we_b");
+    FAIL();
+  } catch (const roost::UsageError& error) {
+    EXPECT_EQ(std::string(error.what()).rfind("--hostname we_b: not a valid host name", 0), 0u)
+        << error.what();
+  }
+}
+
 TEST(Environment, NullEnvGetsDefaultPath) {
   ImageConfig config;
   auto env = resolve_environment(config, {}, {}, false, "h");
