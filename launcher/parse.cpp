@@ -175,8 +175,10 @@ class Parser {
         target->values[std::string(option->long_name)].push_back("true");
         continue;
       }
+      // -m=64m means 64m, as in docker's and podman's parsers.
+      size_t value_start = i + 1 < cluster.size() && cluster[i + 1] == '=' ? i + 2 : i + 1;
       std::string value = i + 1 < cluster.size()
-                              ? cluster.substr(i + 1)
+                              ? cluster.substr(value_start)
                               : take_value(command_name, std::string("-") + cluster[i], *option);
       store(*target, command_name, *option, value);
       return;

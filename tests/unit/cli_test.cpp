@@ -36,6 +36,14 @@ TEST(Parse, RunStopsOptionsAtTheImage) {
   EXPECT_EQ(command.positionals, (std::vector<std::string>{"img", "ls", "-l"}));
 }
 
+TEST(Parse, ShortOptionWithEqualsDropsTheEquals) {
+  auto invocation = parse_arguments({"run", "-m=64m", "-e=A=1", "-eB=2", "-w=", "img"});
+  const auto& command = invocation.command;
+  EXPECT_EQ(command.value("memory"), "64m");
+  EXPECT_EQ(command.all("env"), (std::vector<std::string>{"A=1", "B=2"}));
+  EXPECT_EQ(command.value("workdir", "unset"), "");
+}
+
 TEST(Parse, LongOptionWithEqualsAndGlobalsAfterCommand) {
   auto invocation = parse_arguments({"run", "--name=web", "--log-level", "debug", "img"});
   EXPECT_EQ(invocation.command.value("name"), "web");
