@@ -43,6 +43,66 @@ void add_option_value(std::vector<std::string>& env, const std::string& value,
     set_env(env, value + "=" + host_value);
 }
 
+bool all_of(std::string_view text, const char* allowed) {
+  return !text.empty() && text.find_first_not_of(allowed) == std::string_view::npos;
+}
+
+// A count with an optional k, m or g suffix, as tmpfs reads size and nr_inodes.
+bool is_scaled_number(std::string_view text) {
+  if (!text.empty() && std::string_view("kKmMgG").find(text.back()) != std::string_view::npos)
+    text.remove_suffix(1);
+  return all_of(text, "0123456789");
+}
+
+bool is_tmpfs_size(std::string_view text) {
+  if (text.ends_with('%')) return all_of(text.substr(0, text.size() - 1), "0123456789");
+  return is_scaled_number(text);
+}
+
+bool is_tmpfs_mode(std::string_view text) {
+  return all_of(text, "01234567") && std::strtoul(std::string(text).c_str(), nullptr, 8) <= 07777;
+}
+
+bool is_huge_policy(std::string_view text) {
+  return text == "never" || text == "always" || text == "within_size" || text == "advise";
+}
+
+struct TmpfsValueOption {
+  std::string_view key;
+  bool (*valid)(std::string_view);
+  std::string_view expected;
+};
+
+const TmpfsValueOption kTmpfsValueOptions[] = {
+    {"size", is_tmpfs_size, "a number with k, m or g, or a percentage of memory (64m, 50%)"},
+    {"nr_blocks", is_scaled_number, "a number of blocks with k, m or g"},
+    {"nr_inodes", is_scaled_number, "a number of inodes with k, m or g"},
+    {"mode", is_tmpfs_mode, "octal permissions up to 7777 (1777)"},
+    {"uid", [](std::string_view text) { return all_of(text, "0123456789"); }, "a numeric uid"},
+    {"gid", [](std::string_view text) { return all_of(text, "0123456789"); }, "a numeric gid"},
+    {"huge", is_huge_policy, "never, always, within_size or advise"},
+};
+
+// Refuses what the kernel would answer only with EINVAL, naming the option.
+void check_tmpfs_data(const std::string& value, const std::string& word) {
+  auto equals = word.find('=');
+  std::string_view key = std::string_view(word).substr(0, equals);
+  for (const auto& option : kTmpfsValueOptions) {
+    if (option.key != key) continue;
+    std::string_view given = equals == std::string::npos
+                                 ? std::string_view()
+                                 : std::string_view(word).substr(equals + 1);
+    if (!option.valid(given))
+      throw UsageError(fmt::format("--tmpfs {}: {} has a bad value '{}'; use {}", value, key, given,
+                                   option.expected));
+    return;
+  }
+  throw UsageError(fmt::format(
+      "--tmpfs {}: unknown option '{}'; use size=, nr_blocks=, nr_inodes=, mode=, uid=, gid=, "
+      "huge=, ro, rw, nosuid, suid, nodev, dev, noexec or exec",
+      value, word));
+}
+
 struct TmpfsFlag {
   std::string_view word;
   unsigned long flag;
@@ -170,6 +230,7 @@ TmpfsMount parse_tmpfs(const std::string& value) {
     auto known = std::find_if(std::begin(kTmpfsFlags), std::end(kTmpfsFlags),
                               [&](const TmpfsFlag& flag) { return flag.word == word; });
     if (known == std::end(kTmpfsFlags)) {
+      check_tmpfs_data(value, word);
       mount.options += (mount.options.empty() ? "" : ",") + word;
       continue;
     }

@@ -84,6 +84,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{
             "LongHostname", {"--hostname", std::string(65, 'h')}, {"--hostname", "at most 64"}},
         BadInput{"Name", {"--name", "a b"}, {"--name a b", "starts with a letter or digit"}},
+        BadInput{"TmpfsSize", {"--tmpfs", "/t:size=abc"}, {"--tmpfs /t:size=abc", "size", "'abc'"}},
+        BadInput{
+            "TmpfsOption", {"--tmpfs", "/t:bogus"}, {"--tmpfs /t:bogus", "unknown option 'bogus'"}},
         BadInput{"ForeignRunroot", {"--runroot", "/"}, {"--runroot /", "belongs to uid 0"}}),
     [](const auto& info) { return std::string(info.param.name); });
 

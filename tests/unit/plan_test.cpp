@@ -111,6 +111,48 @@ TEST(Tmpfs, OptionsSplitIntoFlagsAndData) {
   EXPECT_THROW(roost::cli::parse_tmpfs("scratch"), roost::UsageError);
 }
 
+TEST(Tmpfs, GoodOptionsPass) {
+  auto mount = roost::cli::parse_tmpfs(
+      "/t:size=64m,size=50%,size=1048576,nr_inodes=10k,mode=0700,uid=0,gid=5,huge=never,ro");
+  EXPECT_EQ(mount.options,
+            "size=64m,size=50%,size=1048576,nr_inodes=10k,mode=0700,uid=0,gid=5,"
+            "huge=never");
+}
+
+TEST(Tmpfs, BadOptionsAreNamed) {
+  struct Case {
+    const char* value;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"/t:size=abc",
+       "--tmpfs /t:size=abc: size has a bad value 'abc'; use a number with k, m "
+       "or g, or a percentage of memory (64m, 50%)"},
+      {"/t:mode=999",
+       "--tmpfs /t:mode=999: mode has a bad value '999'; use octal permissions "
+       "up to 7777 (1777)"},
+      {"/t:mode=17777",
+       "--tmpfs /t:mode=17777: mode has a bad value '17777'; use octal "
+       "permissions up to 7777 (1777)"},
+      {"/t:size",
+       "--tmpfs /t:size: size has a bad value ''; use a number with k, m or g, or a "
+       "percentage of memory (64m, 50%)"},
+      {"/t:uid=root", "--tmpfs /t:uid=root: uid has a bad value 'root'; use a numeric uid"},
+      {"/t:noexec,bogus",
+       "--tmpfs /t:noexec,bogus: unknown option 'bogus'; use size=, "
+       "nr_blocks=, nr_inodes=, mode=, uid=, gid=, huge=, ro, rw, nosuid, "
+       "suid, nodev, dev, noexec or exec"},
+  };
+  for (const auto& each : cases) {
+    try {
+      roost::cli::parse_tmpfs(each.value);
+      ADD_FAILURE() << each.value;
+    } catch (const roost::UsageError& error) {
+      EXPECT_EQ(std::string(error.what()), each.message);
+    }
+  }
+}
+
 const char* kPasswd =
     "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\nnobody:x:65534:65534::/:\n";
 const char* kGroup = "root:x:0:\nwheel:x:10:app\napp:x:1000:\n";
