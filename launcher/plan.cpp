@@ -103,6 +103,17 @@ void check_tmpfs_data(const std::string& value, const std::string& word) {
       value, word));
 }
 
+// "/run/", "/run/." and "//run" are all /run.
+std::string normal_path(const std::string& path) {
+  auto normal = std::filesystem::path(path).lexically_normal().string();
+  while (normal.size() > 1 && normal.back() == '/') normal.pop_back();
+  return normal;
+}
+
+bool is_container_root(const std::string& destination) {
+  return normal_path(destination) == "/";
+}
+
 struct TmpfsFlag {
   std::string_view word;
   unsigned long flag;
@@ -209,6 +220,11 @@ BindMount parse_volume(const std::string& value, const std::filesystem::path& cw
   if (bind.destination[0] != '/')
     throw UsageError(
         fmt::format("-v {}: the destination {} must be an absolute path", value, bind.destination));
+  if (is_container_root(bind.destination))
+    throw UsageError(fmt::format(
+        "-v {}: a volume cannot replace the container's /, which holds the image; mount it on "
+        "a directory below (SOURCE:/data)",
+        value));
   if (parts.size() == 3) {
     if (parts[2] != "ro" && parts[2] != "rw")
       throw UsageError(fmt::format("-v {}: unknown option '{}'; use ro or rw", value, parts[2]));
@@ -223,6 +239,11 @@ TmpfsMount parse_tmpfs(const std::string& value) {
   mount.destination = value.substr(0, colon);
   if (mount.destination.empty() || mount.destination[0] != '/')
     throw UsageError(fmt::format("--tmpfs {}: the destination must be an absolute path", value));
+  if (is_container_root(mount.destination))
+    throw UsageError(fmt::format(
+        "--tmpfs {}: a tmpfs cannot replace the container's /; mount it on a directory below "
+        "(/scratch) or use --read-only",
+        value));
   mount.flags = MS_NOSUID | MS_NODEV;
   if (colon == std::string::npos) return mount;
   std::stringstream stream(value.substr(colon + 1));

@@ -87,6 +87,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"TmpfsSize", {"--tmpfs", "/t:size=abc"}, {"--tmpfs /t:size=abc", "size", "'abc'"}},
         BadInput{
             "TmpfsOption", {"--tmpfs", "/t:bogus"}, {"--tmpfs /t:bogus", "unknown option 'bogus'"}},
+        BadInput{"TmpfsOnRoot", {"--tmpfs", "/"}, {"--tmpfs /", "container's /"}},
+        BadInput{"VolumeOnRoot", {"-v", "/tmp:/"}, {"-v /tmp:/", "container's /", "below"}},
         BadInput{"ForeignRunroot", {"--runroot", "/"}, {"--runroot /", "belongs to uid 0"}}),
     [](const auto& info) { return std::string(info.param.name); });
 

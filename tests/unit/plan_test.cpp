@@ -104,6 +104,21 @@ TEST(Volume, ParsesAndChecks) {
   EXPECT_THROW(roost::cli::parse_volume("/a:/b:zz", "/"), roost::UsageError);
 }
 
+TEST(Volume, ContainerRootIsRefused) {
+  for (const char* value : {"/a:/", "/a://", "/a:/.:ro", "/a:/x/.."}) {
+    try {
+      roost::cli::parse_volume(value, "/");
+      ADD_FAILURE() << value;
+    } catch (const roost::UsageError& error) {
+      EXPECT_EQ(std::string(error.what()),
+                std::string("-v ") + value +
+                    ": a volume cannot replace the container's /, which holds the image; mount "
+                    "it on a directory below (SOURCE:/data)");
+    }
+  }
+  EXPECT_THROW(roost::cli::parse_tmpfs("/"), roost::UsageError);
+}
+
 TEST(Tmpfs, OptionsSplitIntoFlagsAndData) {
   auto mount = roost::cli::parse_tmpfs("/scratch:size=1m,noexec,mode=1777");
   EXPECT_EQ(mount.destination, "/scratch");
