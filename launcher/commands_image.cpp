@@ -1,6 +1,8 @@
 #include <archive.h>
 #include <archive_entry.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
@@ -10,9 +12,11 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
+#include "common/fs.hpp"
 #include "image/store.hpp"
 #include "launcher/commands.hpp"
 #include "launcher/containers.hpp"
+#include "launcher/monitor.hpp"
 #include "launcher/runtime.hpp"
 
 namespace roost::cli {
@@ -23,16 +27,16 @@ using ArchivePtr = std::unique_ptr<struct archive, decltype(&archive_read_free)>
 
 // docker-archive has manifest.json at its top; an oci-archive has oci-layout and no
 // manifest.json (docker 25 writes both, and reads as a docker-archive).
-image::Transport detect_archive(const std::string& file) {
+image::Transport detect_archive(const std::string& file, const std::string& shown) {
   struct stat st;
   if (::stat(file.c_str(), &st) < 0)
-    throw UsageError(fmt::format("load -i {}: {}", file, std::strerror(errno)));
+    throw UsageError(fmt::format("load {}: {}", shown, std::strerror(errno)));
   if (S_ISDIR(st.st_mode)) return image::Transport::OciDir;
   ArchivePtr reader(archive_read_new(), archive_read_free);
   archive_read_support_format_tar(reader.get());
   archive_read_support_filter_all(reader.get());
   if (archive_read_open_filename(reader.get(), file.c_str(), 1 << 16) != ARCHIVE_OK)
-    throw UsageError(fmt::format("load -i {}: not a readable archive: {}", file,
+    throw UsageError(fmt::format("load {}: not a readable archive: {}", shown,
                                  archive_error_string(reader.get())));
   bool oci_layout = false;
   struct archive_entry* entry;
@@ -44,10 +48,29 @@ image::Transport detect_archive(const std::string& file) {
   }
   if (oci_layout) return image::Transport::OciArchive;
   throw UsageError(
-      fmt::format("load -i {}: neither a docker-archive (no manifest.json) nor an "
+      fmt::format("load {}: neither a docker-archive (no manifest.json) nor an "
                   "oci-archive (no oci-layout); for a root filesystem tarball use "
                   "'roost import'",
-                  file));
+                  shown));
+}
+
+// The archive is read twice (its kind, then its content), so what arrives on stdin is
+// first copied into a file that has no name and goes away with roost.
+UniqueFd copy_stdin_to_unnamed_file(const std::filesystem::path& dir) {
+  fs::make_dirs(dir, 0700);
+  std::string name = (dir / ".load-stdin-XXXXXX").string();
+  UniqueFd file(::mkostemp(name.data(), O_CLOEXEC));
+  if (!file) throw_errno(fmt::format("create a file in {} for the archive on stdin", dir.string()));
+  ::unlink(name.c_str());
+  char buffer[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(STDIN_FILENO, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw_errno("read the archive from standard input");
+    if (n == 0) return file;
+    if (!write_fully(file.get(), std::string_view(buffer, static_cast<size_t>(n))))
+      throw_errno(fmt::format("copy the archive from standard input into {}", dir.string()));
+  }
 }
 
 std::string display_names(const image::ImageRecord& record) {
@@ -110,11 +133,17 @@ void refuse_if_used_by_container(const ContainerStore& containers, const image::
 }  // namespace
 
 int cmd_load(const ParsedCommand& command, Context& context) {
-  if (!command.has("input"))
-    throw UsageError("roost load: name the archive with -i FILE (docker-archive or oci-archive)");
+  bool from_stdin = !command.has("input");
+  if (from_stdin && ::isatty(STDIN_FILENO))
+    throw UsageError(
+        "roost load: standard input is a terminal; name the archive with -i FILE or pipe it in "
+        "(roost load < FILE)");
+  UniqueFd piped = from_stdin ? copy_stdin_to_unnamed_file(context.settings.data_root) : UniqueFd();
   image::Reference reference;
-  reference.path = command.value("input");
-  reference.transport = detect_archive(reference.path);
+  reference.path =
+      from_stdin ? fmt::format("/proc/self/fd/{}", piped.get()) : command.value("input");
+  reference.transport =
+      detect_archive(reference.path, from_stdin ? "from standard input" : "-i " + reference.path);
   auto ids = load_into_store(context, reference);
   image::Store store(context.settings.data_root);
   for (const auto& id : ids)

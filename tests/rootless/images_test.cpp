@@ -122,6 +122,33 @@ TEST_F(Images, RmiRemovesTheImageAndItsLayers) {
   EXPECT_EQ(gone.exit_code, 125) << gone.describe();
 }
 
+TEST_F(Images, LoadReadsTheArchiveFromStandardInput) {
+  Spawn spawn = installation().spawn({"load"});
+  spawn.input = read_file(fixtures::busybox_docker_archive());
+  Outcome loaded = run(spawn);
+  ASSERT_EQ(loaded.exit_code, 0) << loaded.describe();
+  EXPECT_EQ(loaded.out, std::string("Loaded image: ") + fixtures::kBusyboxName + "\n");
+  EXPECT_EQ(image_ids().size(), 1u);
+  EXPECT_EQ(run_in(fixtures::kBusyboxName, {"true"}).exit_code, 0);
+}
+
+TEST_F(Images, LoadFromATerminalAsksForAFile) {
+  PtySession terminal(installation().spawn({"load"}), 24, 80);
+  EXPECT_EQ(terminal.finish(Millis(60000)), 125) << terminal.screen();
+  EXPECT_NE(terminal.screen().find("standard input is a terminal; name the archive with -i FILE"),
+            std::string::npos)
+      << terminal.screen();
+}
+
+TEST_F(Images, LoadOfSomethingElseOnStandardInputIsNamed) {
+  Spawn spawn = installation().spawn({"load"});
+  spawn.input = "not an archive\n";
+  Outcome loaded = run(spawn);
+  EXPECT_EQ(loaded.exit_code, 125) << loaded.describe();
+  EXPECT_NE(loaded.err.find("load from standard input: "), std::string::npos) << loaded.describe();
+  EXPECT_TRUE(image_ids().empty());
+}
+
 // rmi and a starting run wait for the same lock: either the container is made first
 // and rmi refuses, or the image goes first and run says so, never a container without
 // its image.
