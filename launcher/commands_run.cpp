@@ -93,6 +93,7 @@ ContainerPlan make_plan(const ParsedCommand& command, const Context& context,
   plan.hostname = command.value("hostname");
   if (!plan.hostname.empty()) check_hostname(plan.hostname);
   add_mounts(command, plan);
+  if (plan.read_only) add_read_only_tmpfs(plan);
   plan.lower_dirs = lower_dirs(image::Store(context.settings.data_root), image.layers);
   plan.storage_driver = context.settings.storage_driver;
   auto userns_mode = command.value("userns", context.settings.userns);

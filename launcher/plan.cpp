@@ -208,6 +208,23 @@ void check_hostname(const std::string& hostname) {
         hostname, kMaxHostnameLength));
 }
 
+void add_read_only_tmpfs(ContainerPlan& plan) {
+  struct Scratch {
+    const char* destination;
+    const char* options;
+  };
+  static constexpr Scratch kScratch[] = {
+      {"/tmp", "mode=1777"}, {"/var/tmp", "mode=1777"}, {"/run", "mode=755"}};
+  auto taken = [&](const std::string& destination) {
+    auto same = [&](const auto& mount) { return normal_path(mount.destination) == destination; };
+    return std::any_of(plan.binds.begin(), plan.binds.end(), same) ||
+           std::any_of(plan.tmpfs.begin(), plan.tmpfs.end(), same);
+  };
+  for (const auto& scratch : kScratch)
+    if (!taken(scratch.destination))
+      plan.tmpfs.push_back({scratch.destination, scratch.options, MS_NOSUID | MS_NODEV});
+}
+
 BindMount parse_volume(const std::string& value, const std::filesystem::path& cwd) {
   std::vector<std::string> parts;
   std::stringstream stream(value);

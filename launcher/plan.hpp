@@ -92,6 +92,10 @@ std::vector<std::string> parse_env_file(const std::string& content, const std::s
 BindMount parse_volume(const std::string& value, const std::filesystem::path& cwd);
 TmpfsMount parse_tmpfs(const std::string& value);
 
+// With --read-only, /tmp, /var/tmp and /run stay writable as podman keeps them (its
+// --read-only-tmpfs): a tmpfs on each that no -v or --tmpfs of the user covers.
+void add_read_only_tmpfs(ContainerPlan& plan);
+
 inline constexpr const char* kDefaultPath =
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 

@@ -197,6 +197,31 @@ TEST_F(Running, ReadOnlyRootRefusesWrites) {
   EXPECT_NE(seen.err.find("Read-only file system"), std::string::npos) << seen.describe();
 }
 
+TEST_F(Running, ReadOnlyRootKeepsTmpVarTmpAndRunWritable) {
+  std::string image = load_busybox();
+  Outcome seen = run_in(image,
+                        {"sh", "-c",
+                         "for d in /tmp /var/tmp /run; do touch $d/probe && echo $d; done; "
+                         "stat -c %a /tmp /var/tmp /run; touch /probe"},
+                        {"--read-only"});
+  EXPECT_EQ(seen.exit_code, 1) << seen.describe();
+  EXPECT_EQ(seen.out, "/tmp\n/var/tmp\n/run\n1777\n1777\n755\n") << seen.describe();
+  EXPECT_NE(seen.err.find("Read-only file system"), std::string::npos) << seen.describe();
+}
+
+TEST_F(Running, ReadOnlyLeavesTheUsersOwnMountsThere) {
+  std::string image = load_busybox();
+  fs::create_directories(scratch("vol"));
+  Outcome seen =
+      run_in(image,
+             {"sh", "-c",
+              "grep -E ' /(tmp|run) ' /proc/self/mountinfo | wc -l; "
+              "grep ' /tmp ' /proc/self/mountinfo | grep -c size=1024k"},
+             {"--read-only", "--tmpfs", "/tmp:size=1m", "-v", scratch("vol").string() + ":/run"});
+  EXPECT_EQ(seen.exit_code, 0) << seen.describe();
+  EXPECT_EQ(seen.out, "2\n1\n") << seen.describe();
+}
+
 TEST_F(Running, EnvironmentComesFromImageOptionsAndEnvFile) {
   ImageSpec spec =
       busybox_plus({}, {{"Cmd", {"/bin/sh"}},

@@ -126,6 +126,17 @@ TEST(Tmpfs, OptionsSplitIntoFlagsAndData) {
   EXPECT_THROW(roost::cli::parse_tmpfs("scratch"), roost::UsageError);
 }
 
+TEST(Tmpfs, ReadOnlyKeepsScratchDirectoriesWritable) {
+  roost::cli::ContainerPlan plan;
+  plan.tmpfs.push_back(roost::cli::parse_tmpfs("/run/:size=1m"));
+  plan.binds.push_back(roost::cli::parse_volume("/srv:/var/tmp", "/"));
+  roost::cli::add_read_only_tmpfs(plan);
+  ASSERT_EQ(plan.tmpfs.size(), 2u);
+  EXPECT_EQ(plan.tmpfs[0].options, "size=1m");
+  EXPECT_EQ(plan.tmpfs[1].destination, "/tmp");
+  EXPECT_EQ(plan.tmpfs[1].options, "mode=1777");
+}
+
 TEST(Tmpfs, GoodOptionsPass) {
   auto mount = roost::cli::parse_tmpfs(
       "/t:size=64m,size=50%,size=1048576,nr_inodes=10k,mode=0700,uid=0,gid=5,huge=never,ro");
