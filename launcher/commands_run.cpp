@@ -38,9 +38,9 @@ std::vector<std::string> env_file_lines(const ParsedCommand& command) {
   return lines;
 }
 
-std::optional<std::string> entrypoint_option(const ParsedCommand& command) {
+std::optional<std::vector<std::string>> entrypoint_option(const ParsedCommand& command) {
   if (!command.has("entrypoint")) return std::nullopt;
-  return command.value("entrypoint");
+  return parse_entrypoint(command.value("entrypoint"));
 }
 
 void add_mounts(const ParsedCommand& command, ContainerPlan& plan) {

@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "common/error.hpp"
 
 namespace roost::cli {
@@ -126,12 +128,27 @@ constexpr TmpfsFlag kTmpfsFlags[] = {
 
 }  // namespace
 
+std::vector<std::string> parse_entrypoint(const std::string& value) {
+  if (value.empty()) return {};
+  if (value.front() != '[') return {value};
+  auto parsed = nlohmann::json::parse(value, nullptr, false);
+  bool strings =
+      parsed.is_array() &&
+      std::all_of(parsed.begin(), parsed.end(), [](const auto& item) { return item.is_string(); });
+  if (!strings)
+    throw UsageError(fmt::format(
+        "--entrypoint {}: not a JSON array of strings; write it as [\"/bin/sh\",\"-c\"] or give "
+        "one program",
+        value));
+  return parsed.get<std::vector<std::string>>();
+}
+
 std::vector<std::string> resolve_command(const image::ImageConfig& config,
-                                         const std::optional<std::string>& entrypoint,
+                                         const std::optional<std::vector<std::string>>& entrypoint,
                                          const std::vector<std::string>& arguments) {
   std::vector<std::string> argv;
   if (entrypoint.has_value()) {
-    if (!entrypoint->empty()) argv.push_back(*entrypoint);
+    argv = *entrypoint;
     argv.insert(argv.end(), arguments.begin(), arguments.end());
   } else {
     if (config.entrypoint) argv = *config.entrypoint;

@@ -66,11 +66,15 @@ struct ContainerPlan {
   int listen_fds = 0;
 };
 
+// An --entrypoint value: one program, a JSON array of strings (["/bin/sh","-c"]), or ""
+// for none. Throws UsageError for a malformed array.
+std::vector<std::string> parse_entrypoint(const std::string& value);
+
 // The command line as docker builds it from the image and the run options:
-// --entrypoint replaces the image's Entrypoint and drops its Cmd ("" clears both);
-// arguments after the image replace Cmd. Throws UsageError when nothing is left.
+// --entrypoint replaces the image's Entrypoint and drops its Cmd (an empty one clears
+// both); arguments after the image replace Cmd. Throws UsageError when nothing is left.
 std::vector<std::string> resolve_command(const image::ImageConfig& config,
-                                         const std::optional<std::string>& entrypoint,
+                                         const std::optional<std::vector<std::string>>& entrypoint,
                                          const std::vector<std::string>& arguments);
 
 // --hostname: dot-separated RFC 1123 labels (letters, digits, inner '-'), at most 64

@@ -89,6 +89,9 @@ INSTANTIATE_TEST_SUITE_P(
             "TmpfsOption", {"--tmpfs", "/t:bogus"}, {"--tmpfs /t:bogus", "unknown option 'bogus'"}},
         BadInput{"TmpfsOnRoot", {"--tmpfs", "/"}, {"--tmpfs /", "container's /"}},
         BadInput{"VolumeOnRoot", {"-v", "/tmp:/"}, {"-v /tmp:/", "container's /", "below"}},
+        BadInput{"EntrypointArray",
+                 {"--entrypoint", R"(["/bin/sh",1])"},
+                 {R"(--entrypoint ["/bin/sh",1])", "JSON array of strings"}},
         BadInput{"ForeignRunroot", {"--runroot", "/"}, {"--runroot /", "belongs to uid 0"}}),
     [](const auto& info) { return std::string(info.param.name); });
 

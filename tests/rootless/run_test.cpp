@@ -333,6 +333,13 @@ TEST_F(Running, EmptyEntrypointOptionClearsTheImagesEntrypoint) {
                                      << with_git.describe();
 }
 
+TEST_F(Running, EntrypointAsJsonArray) {
+  std::string image = load_busybox();
+  Outcome seen = run_in(image, {"echo from-json $0"}, {"--entrypoint", R"(["/bin/sh","-c"])"});
+  EXPECT_EQ(seen.exit_code, 0) << seen.describe();
+  EXPECT_EQ(seen.out, "from-json /bin/sh\n") << seen.describe();
+}
+
 TEST_F(Running, EntrypointAndCmdCombineAsDockerDoes) {
   ImageSpec spec = busybox_plus({}, {{"Entrypoint", {"/bin/echo", "entry"}},
                                      {"Cmd", {"from-cmd"}},

@@ -23,19 +23,41 @@ TEST(Command, ImageEntrypointAndCmdCombine) {
 TEST(Command, EntrypointOptionDropsImageCmd) {
   ImageConfig config;
   config.cmd = Args{"/bin/sh"};
-  EXPECT_EQ(resolve_command(config, std::string("/bin/date"), {}), (Args{"/bin/date"}));
+  EXPECT_EQ(resolve_command(config, Args{"/bin/date"}, {}), (Args{"/bin/date"}));
 }
 
 TEST(Command, EmptyEntrypointClearsIt) {
   ImageConfig config;
   config.entrypoint = Args{"git"};
-  EXPECT_EQ(resolve_command(config, std::string(""), {"sh"}), (Args{"sh"}));
+  EXPECT_EQ(resolve_command(config, Args{}, {"sh"}), (Args{"sh"}));
 }
 
 TEST(Command, NothingToRunIsAUsageError) {
   ImageConfig config;
   EXPECT_THROW(resolve_command(config, std::nullopt, {}), roost::UsageError);
-  EXPECT_THROW(resolve_command(config, std::string(""), {}), roost::UsageError);
+  EXPECT_THROW(resolve_command(config, Args{}, {}), roost::UsageError);
+}
+
+TEST(Command, EntrypointAsJsonArray) {
+  using roost::cli::parse_entrypoint;
+  EXPECT_EQ(parse_entrypoint(R"(["/bin/sh","-c"])"), (Args{"/bin/sh", "-c"}));
+  EXPECT_EQ(parse_entrypoint("[]"), Args{});
+  EXPECT_EQ(parse_entrypoint(""), Args{});
+  EXPECT_EQ(parse_entrypoint("/bin/date"), (Args{"/bin/date"}));
+  ImageConfig config;
+  config.cmd = Args{"/bin/sh"};
+  EXPECT_EQ(resolve_command(config, parse_entrypoint(R"(["/bin/sh","-c"])"), {"echo hi"}),
+            (Args{"/bin/sh", "-c", "echo hi"}));
+  try {
+    parse_entrypoint(R"(["/bin/sh",1])");
+    FAIL();
+  } catch (const roost::UsageError& error) {
+    EXPECT_NE(std::string(error.what())
+                  .find(R"(--entrypoint ["/bin/sh",1]: not a JSON array of strings)"),
+              std::string::npos)
+        << error.what();
+  }
+  EXPECT_THROW(parse_entrypoint(R"(["/bin/sh")"), roost::UsageError);
 }
 
 TEST(Hostname, RfcLabelsUpTo64Characters) {
