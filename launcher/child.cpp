@@ -5,6 +5,8 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -89,9 +91,18 @@ void send_fd(int socket, int fd) {
   if (::sendmsg(socket, &message, 0) < 0) throw_errno("pass the terminal to the monitor");
 }
 
+// Programs that write to the console (init systems, some daemons) find the terminal
+// there, as under podman.
+void bind_console(const char* terminal) {
+  UniqueFd placeholder(::open("/dev/console", O_CREAT | O_WRONLY | O_NOCTTY | O_CLOEXEC, 0600));
+  if (!placeholder) throw_errno("create /dev/console");
+  if (::mount(terminal, "/dev/console", nullptr, MS_BIND, nullptr) < 0)
+    throw_errno(fmt::format("bind {} on /dev/console", terminal));
+}
+
 // The pty comes from the container's own devpts instance, so /dev/pts inside shows it;
 // the monitor gets the master end.
-void attach_terminal(const ContainerPlan& plan, int console_write) {
+void attach_terminal(const ContainerPlan& plan, int console_write, bool console) {
   UniqueFd master(::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC));
   if (!master) throw_errno("open /dev/ptmx in the container");
   if (::unlockpt(master.get()) < 0) throw_errno("unlock the container's terminal");
@@ -100,6 +111,7 @@ void attach_terminal(const ContainerPlan& plan, int console_write) {
     throw_errno("name the container's terminal");
   UniqueFd slave(::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
   if (!slave) throw_errno(fmt::format("open {}", name));
+  if (console) bind_console(name);
   if (plan.terminal_size.ws_row > 0 && ::ioctl(slave.get(), TIOCSWINSZ, &plan.terminal_size) < 0)
     throw_errno("set the terminal size");
   send_fd(console_write, master.get());
@@ -185,9 +197,12 @@ void prepare_namespaces(const ContainerPlan& plan, bool own_cgroup) {
   if (plan.new_network) bring_up_loopback();
 }
 
-[[noreturn]] void start_command(const ContainerPlan& plan, const ChildChannels& channels) {
+enum class Role { FirstProcess, Exec };
+
+[[noreturn]] void start_command(const ContainerPlan& plan, const ChildChannels& channels,
+                                Role role) {
   if (plan.tty)
-    attach_terminal(plan, channels.console_write);
+    attach_terminal(plan, channels.console_write, role == Role::FirstProcess);
   else if (!plan.interactive || channels.stdout_write >= 0)
     detach_stdin();
   if (!plan.tty) connect_captured_output(channels);
@@ -239,14 +254,14 @@ void run_container_child(const ContainerPlan& plan, const ChildChannels& channel
         ::_exit(run_init(command));
       }
     }
-    start_command(plan, channels);
+    start_command(plan, channels, Role::FirstProcess);
   });
 }
 
 void run_exec_child(const ContainerPlan& plan, const ChildChannels& channels) {
   run_reporting_failure(channels, [&] {
     become_namespace_root();
-    start_command(plan, channels);
+    start_command(plan, channels, Role::Exec);
   });
 }
 

@@ -196,7 +196,7 @@ int exec_in_container(const ContainerRecord& record, const ExecRequest& request)
   ends.close_output = [&] { master.reset(); };
   int status;
   {
-    RawTerminal raw(master ? STDIN_FILENO : -1);
+    RawTerminal raw(master ? STDIN_FILENO : -1, !plan.interactive);
     status = relay_until_exit(command, pidfd, ends, write_to_stdout);
   }
   return failure.empty() ? status : report(failure);

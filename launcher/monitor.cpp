@@ -306,10 +306,11 @@ void write_to_stdout(Stream, std::string_view data) {
     throw OutputClosed("write the container's output to roost's stdout", errno);
 }
 
-RawTerminal::RawTerminal(int fd) : fd_(fd) {
+RawTerminal::RawTerminal(int fd, bool keys_signal) : fd_(fd) {
   if (fd < 0 || !::isatty(fd) || ::tcgetattr(fd, &saved_) < 0) return;
   struct termios raw = saved_;
   ::cfmakeraw(&raw);
+  if (keys_signal) raw.c_lflag |= ISIG;
   active_ = ::tcsetattr(fd, TCSADRAIN, &raw) == 0;
 }
 
@@ -419,7 +420,9 @@ ContainerExit run_and_monitor(
     capture.err.read_end.reset();
   };
   {
-    RawTerminal raw(master && !io.capture ? STDIN_FILENO : -1);
+    // Without -i nothing typed is passed on, so Ctrl-C must reach roost as SIGINT,
+    // which is forwarded.
+    RawTerminal raw(master && !io.capture ? STDIN_FILENO : -1, !plan.interactive);
     OutputSink sink = io.capture ? io.sink : OutputSink(write_to_stdout);
     int status = relay_until_exit(
         pid, pidfd, ends, sink, [&] { scope->oom.update(); }, scope ? scope->oom.fd() : -1);

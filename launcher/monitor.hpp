@@ -88,9 +88,11 @@ int relay_until_exit(pid_t pid, const UniqueFd& pidfd, const RelayEnds& ends,
                      int memory_event_fd = -1);
 
 // Puts the caller's terminal into raw mode for the relay and restores it afterwards.
+// With `keys_signal` Ctrl-C and Ctrl-\ still make signals (for roost to forward) when
+// no key is passed on to the container.
 class RawTerminal {
  public:
-  explicit RawTerminal(int fd);
+  explicit RawTerminal(int fd, bool keys_signal = false);
   ~RawTerminal();
   RawTerminal(const RawTerminal&) = delete;
   RawTerminal& operator=(const RawTerminal&) = delete;

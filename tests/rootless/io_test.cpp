@@ -139,5 +139,27 @@ TEST_F(Io, CtrlCReachesTheShell) {
   EXPECT_EQ(terminal.finish(kTerminalTimeout), 7) << terminal.screen();
 }
 
+TEST_F(Io, CtrlCReachesTheContainerOnATerminalWithoutInteractive) {
+  std::string image = load_busybox();
+  PtySession terminal(installation().spawn({"run", "--rm", "-t", image, "sh", "-c",
+                                            "trap 'echo got-int; exit 7' INT; echo ready; "
+                                            "while :; do sleep 0.1; done"}),
+                      24, 80);
+  ASSERT_TRUE(terminal.wait_for_output("ready", kTerminalTimeout)) << terminal.screen();
+  terminal.type("\x03");
+  EXPECT_TRUE(terminal.wait_for_output("got-int", kTerminalTimeout)) << terminal.screen();
+  EXPECT_EQ(terminal.finish(kTerminalTimeout), 7) << terminal.screen();
+}
+
+TEST_F(Io, ConsoleIsTheContainersTerminal) {
+  std::string image = load_busybox();
+  PtySession terminal(
+      installation().spawn({"run", "--rm", "-t", image, "sh", "-c",
+                            "test -c /dev/console && echo on-the-console > /dev/console"}),
+      24, 80);
+  EXPECT_EQ(terminal.finish(kTerminalTimeout), 0) << terminal.screen();
+  EXPECT_EQ(first_nonempty_line(terminal.screen()), "on-the-console") << terminal.screen();
+}
+
 }  // namespace
 }  // namespace rootless
