@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -197,6 +198,16 @@ void prepare_namespaces(const ContainerPlan& plan, bool own_cgroup) {
   if (plan.new_network) bring_up_loopback();
 }
 
+// PR_SET_PDEATHSIG is cleared by a change of credentials, so it is asked for after the
+// last one. The monitor holds the error pipe's read end: once it is gone, the monitor
+// died before the request and nothing would kill this process.
+void end_with_monitor(int error_write) {
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) throw_errno("ask to end with the monitor");
+  struct pollfd pipe = {error_write, 0, 0};
+  if (::poll(&pipe, 1, 0) == 1 && (pipe.revents & POLLERR))
+    throw Error("the monitor ended before the container started");
+}
+
 enum class Role { FirstProcess, Exec };
 
 [[noreturn]] void start_command(const ContainerPlan& plan, const ChildChannels& channels,
@@ -210,6 +221,7 @@ enum class Role { FirstProcess, Exec };
       resolve_identity(plan.user, read_optional("/etc/passwd"), read_optional("/etc/group"));
   enter_working_dir(plan.working_dir);
   apply_security(identity);
+  if (channels.end_with_monitor) end_with_monitor(channels.error_write);
   restore_signal_mask();
   exec_command(plan.argv, environment_at_exec(plan), identity);
 }
@@ -249,6 +261,7 @@ void run_container_child(const ContainerPlan& plan, const ChildChannels& channel
       pid_t command = ::fork();
       if (command < 0) throw_errno("fork the container's command under --init");
       if (command > 0) {
+        if (channels.end_with_monitor) end_with_monitor(channels.error_write);
         // The command's exec closes the error pipe; the init must not hold it open.
         ::close(channels.error_write);
         ::_exit(run_init(command));

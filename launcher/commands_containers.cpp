@@ -99,6 +99,25 @@ void print_ps_table(const std::vector<ContainerRecord>& records, bool no_trunc) 
   }
 }
 
+// A --rm container whose roost was killed ended without being removed; listing it
+// finishes that removal. True when it is gone.
+bool removed_after_unobserved_end(const Context& context, const ContainerStore& store,
+                                  const ContainerRecord& record) {
+  if (!record.unrecorded_end || !record.remove_on_exit) return false;
+  try {
+    ContainerLock lock = store.lock(record);
+    auto current = store.reload(record);
+    return !finish_unobserved_end(context, store, current);
+  } catch (const UsageError&) {
+    return true;
+  } catch (const Error& error) {
+    spdlog::warn(
+        "container {} ended unobserved and was not removed: {}; remove it with 'roost rm {}'",
+        record.name, error.what(), record.name);
+    return false;
+  }
+}
+
 }  // namespace
 
 int cmd_rm(const ParsedCommand& command, Context& context) {
@@ -111,8 +130,10 @@ int cmd_rm(const ParsedCommand& command, Context& context) {
 int cmd_ps(const ParsedCommand& command, Context& context) {
   ContainerStore store(context.settings.data_root, context.settings.runtime_root);
   std::vector<ContainerRecord> shown;
-  for (auto& record : store.list())
+  for (auto& record : store.list()) {
+    if (removed_after_unobserved_end(context, store, record)) continue;
     if (command.has("all") || record.status == kRunning) shown.push_back(std::move(record));
+  }
   if (command.has("quiet")) {
     for (const auto& record : shown)
       fmt::print("{}\n", command.has("no-trunc") ? record.id : record.id.substr(0, 12));

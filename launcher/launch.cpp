@@ -173,6 +173,7 @@ int run_attached(const Context& context, const ContainerStore& store, const Cont
   if (plan.tty) ::ioctl(STDIN_FILENO, TIOCGWINSZ, &plan.terminal_size);
   ServiceHooks service(plan, record.settings, store.runtime_dir(record.id));
   MonitorIo io;
+  io.end_with_monitor = true;
   auto exit =
       run_and_monitor(plan, io, [&](const ProcessIdentity& process, const std::string& cgroup) {
         ContainerRecord running = record;

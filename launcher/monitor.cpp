@@ -376,10 +376,12 @@ ContainerExit run_and_monitor(
   UniqueFd pidfd;
   pid_t pid = clone_child(plan, pidfd);
   if (pid == 0) {
-    ChildChannels channels{start.read_end.get(), errors.write_end.get(),
+    ChildChannels channels{start.read_end.get(),
+                           errors.write_end.get(),
                            console.write_end ? console.write_end.get() : -1,
                            capture.out.write_end ? capture.out.write_end.get() : -1,
-                           capture.err.write_end ? capture.err.write_end.get() : -1};
+                           capture.err.write_end ? capture.err.write_end.get() : -1,
+                           io.end_with_monitor};
     run_container_child(plan, channels);
   }
   for (auto* end : {&start.read_end, &errors.write_end, &console.write_end, &capture.out.write_end,

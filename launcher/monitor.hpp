@@ -55,6 +55,8 @@ struct MonitorIo {
   OutputSink sink;
   // Captured with a terminal: called with the terminal once the container passed it.
   std::function<RelayPeer*(int terminal)> peer_for_terminal;
+  // The container is killed if this process dies (SIGKILL leaves it no chance to stop it).
+  bool end_with_monitor = false;
 };
 
 // Creates the container's first process in its namespaces, maps its ids, lets it run

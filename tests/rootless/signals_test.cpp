@@ -5,7 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
+#include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "tests/rootless/support/roost_test.hpp"
 
@@ -101,6 +105,50 @@ TEST_F(Init, OrphansAreReaped) {
   EXPECT_GE(states.size(), 2u) << seen.out;
   for (char state : states) EXPECT_NE(state, 'Z') << "a zombie was left\n" << seen.out;
 }
+
+// Alive and not a zombie.
+bool process_alive(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  auto close = text.rfind(')');
+  return close != std::string::npos && close + 2 < text.size() && text[close + 2] != 'Z';
+}
+
+bool all_ended(const std::vector<pid_t>& pids) {
+  auto deadline = std::chrono::steady_clock::now() + Seconds(30);
+  auto alive = [&] { return std::any_of(pids.begin(), pids.end(), process_alive); };
+  while (alive() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(Millis(50));
+  return !alive();
+}
+
+class KilledRoost : public SignalTest, public ::testing::WithParamInterface<bool> {};
+
+// SIGKILL gives roost no chance to stop its container: the container must end with it,
+// and the next command finishes the --rm that roost could not.
+TEST_P(KilledRoost, TakesItsContainerAlongAndTheNextCommandCleansUp) {
+  std::string image = load_busybox();
+  installation().remember_container("killed");
+  std::vector<std::string> args = {"run", "--rm", "--name", "killed"};
+  if (GetParam()) args.push_back("--init");
+  args.insert(args.end(), {image, "sh", "-c", "echo ready; while :; do sleep 0.1; done"});
+  Background running(installation().spawn(args));
+  ASSERT_TRUE(running.wait_for_output("ready", kTimeout));
+  ASSERT_TRUE(namespace_init_below(running.pid()).has_value());
+  std::vector<pid_t> container = descendants_of(running.pid());
+  running.signal(SIGKILL);
+  EXPECT_EQ(running.finish(kTimeout).exit_code, 137);
+  EXPECT_TRUE(all_ended(container)) << "the container outlived its killed roost";
+  Outcome listed = roost({"ps", "-a", "--format", "json"});
+  EXPECT_EQ(listed.out, "[]\n") << listed.describe();
+  std::error_code error;
+  EXPECT_TRUE(std::filesystem::is_empty(installation().root() / "containers", error));
+  Outcome again = run_in(image, {"true"}, {"--name", "killed"});
+  EXPECT_EQ(again.exit_code, 0) << again.describe();
+}
+
+INSTANTIATE_TEST_SUITE_P(WithAndWithoutInit, KilledRoost, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "Init" : "NoInit"; });
 
 }  // namespace
 }  // namespace rootless
