@@ -1,8 +1,13 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
 
+#include <atomic>
 #include <cctype>
+#include <chrono>
+#include <thread>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -10,6 +15,7 @@
 #include "image/store.hpp"
 #include "launcher/commands.hpp"
 #include "launcher/containers.hpp"
+#include "launcher/runtime.hpp"
 #include "units/container_file.hpp"
 #include "units/service.hpp"
 
@@ -110,6 +116,36 @@ units::ContainerSpec requested_spec(const ParsedCommand& command, const Context&
   return spec;
 }
 
+// Tells systemd, while an archive loads before the first start, to wait longer, so that
+// a large archive is not killed midway by the start timeout and loaded again.
+class StartTimeoutExtender {
+ public:
+  StartTimeoutExtender() {
+    if (std::getenv("NOTIFY_SOCKET") == nullptr) return;
+    thread_ = std::thread([this] { extend_until_done(); });
+  }
+  ~StartTimeoutExtender() {
+    done_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  StartTimeoutExtender(const StartTimeoutExtender&) = delete;
+  StartTimeoutExtender& operator=(const StartTimeoutExtender&) = delete;
+
+ private:
+  static constexpr auto kStep = std::chrono::milliseconds(200);
+  static constexpr int kStepsPerMessage = 25;  // every 5 s, each asking for 30 s more
+
+  void extend_until_done() {
+    for (int step = 0; !done_; ++step) {
+      if (step % kStepsPerMessage == 0) sd_notify(0, "EXTEND_TIMEOUT_USEC=30000000");
+      std::this_thread::sleep_for(kStep);
+    }
+  }
+
+  std::atomic<bool> done_ = false;
+  std::thread thread_;
+};
+
 int check_file(const std::string& file) {
   auto spec = units::read_container_file(file);
   auto rendered = units::render_units(spec, {own_binary()});
@@ -118,6 +154,25 @@ int check_file(const std::string& file) {
 }
 
 }  // namespace
+
+int cmd_unit_image(const ParsedCommand& command, Context& context) {
+  const std::string& name = command.positionals.at(0);
+  const std::string& archive = command.positionals.at(1);
+  auto local = units::archive_image_name(name);
+  image::Store store(context.settings.data_root);
+  if (store.find(local)) {
+    spdlog::debug("{} is in the store already; {} is not loaded again", local, archive);
+    return 0;
+  }
+  image::ImageRecord loaded;
+  {
+    StartTimeoutExtender extender;
+    loaded = resolve_image(context, archive);
+  }
+  store.tag(loaded.id, local);
+  fmt::print("loaded {} as {}\n", archive, local);
+  return 0;
+}
 
 int cmd_generate_unit(const ParsedCommand& command, Context& context) {
   if (command.has("check")) return check_file(command.value("check"));

@@ -104,6 +104,11 @@ UnitLines service_lines(const ContainerSpec& spec, const RenderOptions& options)
       {"NotifyAccess", "all"},
       {"Delegate", "yes"},
       {"ExecStartPre", "-" + roost_command(options, {"rm", "--force", spec.name})},
+  };
+  if (names_archive(spec.image))
+    lines.emplace_back("ExecStartPre",
+                       roost_command(options, {"__unit-image", spec.name, spec.image}));
+  UnitLines running = {
       {"ExecStart", roost_command(options, run_arguments(spec))},
       {"ExecStop",
        "-" + roost_command(options, {"stop", fmt::format("--time={}", stop_timeout), spec.name})},
@@ -117,6 +122,7 @@ UnitLines service_lines(const ContainerSpec& spec, const RenderOptions& options)
       {"RestartPreventExitStatus", "125 126 127"},
       {"Restart", spec.restart},
   };
+  lines.insert(lines.end(), running.begin(), running.end());
   auto limits = limit_lines(spec);
   lines.insert(lines.end(), limits.begin(), limits.end());
   lines.insert(lines.end(), spec.service_extra.begin(), spec.service_extra.end());
@@ -160,6 +166,16 @@ std::string socket_name(const ContainerSpec& spec) {
   return fmt::format("roost-{}.socket", spec.name);
 }
 
+bool names_archive(const std::string& image) {
+  for (std::string_view transport : {"docker-archive:", "oci-archive:", "oci:"})
+    if (image.starts_with(transport)) return true;
+  return false;
+}
+
+std::string archive_image_name(const std::string& container_name) {
+  return fmt::format("localhost/roost-unit-{}:latest", container_name);
+}
+
 int effective_stop_signal(const ContainerSpec& spec) {
   return spec.stop_signal.empty() ? SIGTERM : signal_number(spec.stop_signal);
 }
@@ -169,7 +185,7 @@ std::vector<std::string> run_arguments(const ContainerSpec& spec) {
       "run", "--rm", "--name=" + spec.name, "--cgroups=split",
       "--sdnotify=" + (spec.sdnotify.empty() ? "conmon" : spec.sdnotify)};
   add_process_options(spec, args);
-  args.push_back(spec.image);
+  args.push_back(names_archive(spec.image) ? archive_image_name(spec.name) : spec.image);
   if (spec.command) args.insert(args.end(), spec.command->begin(), spec.command->end());
   return args;
 }

@@ -37,6 +37,12 @@ std::vector<UnitFile> render_units(const ContainerSpec& spec, const RenderOption
 // "default.target.wants" / "x.target.requires" directory names.
 std::vector<std::string> install_directories(const UnitFile& unit);
 
+// An image given as an archive (docker-archive:, oci-archive:, oci:) is loaded once, by
+// the unit's `roost __unit-image NAME ARCHIVE` before its first start, under this name,
+// which the unit's `roost run` uses: "localhost/roost-unit-NAME:latest".
+bool names_archive(const std::string& image);
+std::string archive_image_name(const std::string& container_name);
+
 // The stop signal the unit uses: the spec's, else SIGTERM.
 int effective_stop_signal(const ContainerSpec& spec);
 

@@ -271,3 +271,58 @@ TEST(Units, GeneratedUnitStartsAndStopsCleanly) {
   EXPECT_NE(journal_of("roost-gen.service").find("unit-helper: stopping on SIGTERM"),
             std::string::npos);
 }
+
+TEST(Units, ArchiveIsLoadedOnceBeforeTheFirstStart) {
+  units_image();
+  fs::path dir = fs::absolute("archive");
+  fs::create_directories(dir);
+  fs::copy_file("units.tar", dir / "layer.tar", fs::copy_options::overwrite_existing);
+  auto digest = run({"sha256sum", (dir / "layer.tar").string()}).out.substr(0, 64);
+  roost::fs::write_file_atomic(
+      dir / "config.json", fmt::format(R"({{"architecture":"amd64","os":"linux","config":{{}},)"
+                                       R"("rootfs":{{"type":"layers","diff_ids":["sha256:{}"]}}}})",
+                                       digest));
+  roost::fs::write_file_atomic(
+      dir / "manifest.json",
+      R"([{"Config":"config.json","RepoTags":["guest/archived:1"],"Layers":["layer.tar"]}])");
+  ASSERT_EQ(run({"/usr/bin/tar", "-C", dir.string(), "-cf", "app.tar", "manifest.json",
+                 "config.json", "layer.tar"})
+                .status,
+            0);
+  declare("archived", fmt::format("image = \"docker-archive:{}\"\n"
+                                  "command = [\"unit-helper\", \"wait\"]\n",
+                                  fs::absolute("app.tar").string()));
+  for (int start = 0; start < 2; ++start) {
+    ASSERT_EQ(systemctl({"start", "roost-archived.service"}).status, 0)
+        << diagnose("roost-archived");
+    EXPECT_EQ(show("roost-archived.service", "ActiveState"), "active");
+    ASSERT_EQ(systemctl({"stop", "roost-archived.service"}).status, 0);
+  }
+  auto journal = journal_of("roost-archived.service");
+  auto first = journal.find("as localhost/roost-unit-archived:latest");
+  EXPECT_NE(first, std::string::npos) << journal;
+  EXPECT_EQ(journal.find("as localhost/roost-unit-archived:latest", first + 1), std::string::npos)
+      << journal;
+}
+
+// Prepares AfterReboot.LingeringUsersUnitStartedAtBoot: a unit wanted by default.target
+// (the generator makes the link) and this boot's id.
+TEST(Units, BootUnitIsDeclaredForTheNextBoot) {
+  units_image();
+  declare("boot", "image = \"guest/units:1\"\ncommand = [\"unit-helper\", \"wait\"]\n");
+  EXPECT_NE(show("default.target", "Wants").find("roost-boot.service"), std::string::npos);
+  roost::fs::write_file_atomic("boot-id-before-reboot",
+                               roost::fs::read_file("/proc/sys/kernel/random/boot_id"));
+}
+
+TEST(AfterReboot, LingeringUsersUnitStartedAtBoot) {
+  ASSERT_NE(roost::fs::read_file("boot-id-before-reboot"),
+            roost::fs::read_file("/proc/sys/kernel/random/boot_id"))
+      << "the guest was not booted again";
+  wait_until([] { return show("roost-boot.service", "ActiveState") == "active"; }, 120);
+  EXPECT_EQ(show("roost-boot.service", "ActiveState"), "active") << diagnose("roost-boot");
+  auto main_pid = show("roost-boot.service", "MainPID");
+  EXPECT_EQ(roost::fs::read_file(fmt::format("/proc/{}/comm", main_pid)), "roost\n");
+  ASSERT_EQ(systemctl({"stop", "roost-boot.service"}).status, 0);
+  EXPECT_EQ(show("roost-boot.service", "Result"), "success") << diagnose("roost-boot");
+}

@@ -226,3 +226,16 @@ TEST(Service, InstallDirectoriesFollowWantedByAndRequiredBy) {
   EXPECT_EQ(install_directories(unit),
             (std::vector<std::string>{"a.target.wants", "b.target.wants", "c.target.requires"}));
 }
+
+TEST(Service, ArchiveIsLoadedOnceBeforeStartAndRunByItsLocalName) {
+  ContainerSpec spec;
+  spec.name = "app";
+  spec.image = "docker-archive:/srv/app 1.tar";
+  auto text = service_text(spec);
+  EXPECT_TRUE(has_line(text,
+                       "ExecStartPre=\"/usr/bin/roost\" \"__unit-image\" \"app\" "
+                       "\"docker-archive:/srv/app 1.tar\""))
+      << text;
+  EXPECT_NE(text.find("\"localhost/roost-unit-app:latest\"\n"), std::string::npos);
+  EXPECT_LT(text.find("\"rm\" \"--force\""), text.find("__unit-image"));
+}
