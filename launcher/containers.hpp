@@ -33,9 +33,9 @@ struct ContainerSettings {
   bool cgroups_disabled = false;
   bool cgroups_split = false;  // in the service's own cgroup (--cgroups=split)
   std::string sdnotify;        // conmon (empty), container or ignore
-  std::string cgroup_parent;  // the scope's slice; empty: app.slice
-  std::string stop_signal;    // empty: the image's, else SIGTERM
-  int stop_timeout = 10;      // seconds
+  std::string cgroup_parent;   // the scope's slice; empty: app.slice
+  std::string stop_signal;     // empty: the image's, else SIGTERM
+  int stop_timeout = 10;       // seconds
   std::string log_driver = "k8s-file";
   uint64_t log_max_size = 0;  // bytes before rotation; 0 means the default
 };
