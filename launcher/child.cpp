@@ -190,9 +190,10 @@ void prepare_namespaces(const ContainerPlan& plan, bool own_cgroup) {
   become_namespace_root();
   if (own_cgroup) enter_cgroup_namespace();
   set_hostname(plan.hostname);
-  mount_rootfs(plan);
+  bool fuse = mount_rootfs(plan);
   mount_system_filesystems(plan, own_cgroup);
   mount_user_volumes(plan);
+  if (fuse) leave_fuse_overlayfs_behind();
   pivot_into_rootfs(plan);
   if (plan.read_only) make_root_read_only();
   if (plan.new_network) bring_up_loopback();

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/mount.h>
 #include <linux/openat2.h>
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -245,16 +246,15 @@ UniqueFd open_rootfs(const ContainerPlan& plan) {
 
 }  // namespace
 
-// The upper directory was made by the caller, who is not root inside under keep-id.
-// "/" must belong to the container's root, and fuse-overlayfs would otherwise ask
-// itself for ACLs through its own mount once the root is pivoted, and hang.
+// The upper directory was made by the caller, who is not root inside under keep-id, and
+// "/" must belong to the container's root.
 void give_upper_to_container_root(const ContainerPlan& plan) {
   for (const auto& dir : {plan.upper_dir, plan.work_dir})
     if (::chown(dir.c_str(), 0, 0) < 0)
       throw_errno(fmt::format("give {} to the container's root", dir.string()));
 }
 
-void mount_rootfs(const ContainerPlan& plan) {
+bool mount_rootfs(const ContainerPlan& plan) {
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0)
     throw_errno("make the container's mounts private");
   give_upper_to_container_root(plan);
@@ -264,6 +264,15 @@ void mount_rootfs(const ContainerPlan& plan) {
   if (!kernel) mount_fuse_overlay(plan);
   spdlog::debug("storage driver {} (asked: {}) mounted the rootfs on {}",
                 kernel ? "overlay" : "fuse-overlayfs", plan.storage_driver, plan.rootfs.string());
+  return !kernel;
+}
+
+// pivot_root moves every process of the mount namespace whose root is the old root,
+// fuse-overlayfs included; its lookups would then go through its own mount (an absolute
+// symlink in a lower layer is enough) and deadlock. The container pivots in a copy instead.
+void leave_fuse_overlayfs_behind() {
+  if (::unshare(CLONE_NEWNS) < 0)
+    throw_errno("make the container a mount namespace apart from fuse-overlayfs");
 }
 
 void mount_system_filesystems(const ContainerPlan& plan, bool own_cgroup) {

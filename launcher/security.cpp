@@ -54,7 +54,6 @@ void keep_default_capabilities() {
   constexpr int count = sizeof kDefaultCapabilities / sizeof kDefaultCapabilities[0];
   cap_set_flag(caps, CAP_EFFECTIVE, count, kDefaultCapabilities, CAP_SET);
   cap_set_flag(caps, CAP_PERMITTED, count, kDefaultCapabilities, CAP_SET);
-  cap_set_flag(caps, CAP_INHERITABLE, count, kDefaultCapabilities, CAP_SET);
   int rc = cap_set_proc(caps);
   int error = errno;
   cap_free(caps);

@@ -97,6 +97,22 @@ TEST_P(LayersOnDriver, RepeatedIdenticalLayersMount) {
   EXPECT_EQ(seen.out, "f\n");
 }
 
+// Common in real images: a lower layer's absolute symlink replaced by a directory. A
+// fuse-overlayfs moved into the container's root by pivot_root would resolve such
+// lookups through its own mount and deadlock.
+TEST_P(LayersOnDriver, AbsoluteSymlinkReplacedByADirectoryIsListed) {
+  std::string image = load_layers({
+      {TarEntry::symlink("other", "/tmp")},
+      {TarEntry::directory("other"), TarEntry::file("other/y", "y\n")},
+  });
+  Spawn spawn = installation().spawn({"--storage-driver", GetParam(), "run", "--rm", image, "sh",
+                                      "-c", "ls -la / >/dev/null; cat /other/y"});
+  spawn.timeout = Seconds(60);
+  Outcome seen = run(spawn);
+  EXPECT_EQ(seen.exit_code, 0) << seen.describe();
+  EXPECT_EQ(seen.out, "y\n");
+}
+
 TEST_P(LayersOnDriver, RootFilesystemIsMountedByTheChosenDriver) {
   load_busybox();
   Outcome seen = run_on_driver(fixtures::kBusyboxName, {"cat", "/proc/self/mountinfo"});

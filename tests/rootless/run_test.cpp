@@ -104,6 +104,19 @@ TEST_F(Running, RemovalTakesFilesOfOtherIdsAndLockedDirectories) {
   EXPECT_TRUE(left.empty()) << left.size() << " left, the first " << left.front();
 }
 
+// docker's default set (chown, dac_override, fowner, fsetid, kill, setgid, setuid,
+// setpcap, net_bind_service, sys_chroot, setfcap); nothing inheritable, so that a
+// program given file capabilities cannot gain more than the set allows.
+TEST_F(Running, CapabilitiesAreTheDefaultSetAndNoneInheritable) {
+  std::string image = load_busybox();
+  Outcome seen = roost({"run", "--rm", image, "sh", "-c",
+                        "grep -E '^(CapInh|CapEff|CapBnd|NoNewPrivs)' /proc/self/status"});
+  ASSERT_EQ(seen.exit_code, 0) << seen.describe();
+  EXPECT_EQ(seen.out,
+            "CapInh:\t0000000000000000\nCapEff:\t00000000800405fb\nCapBnd:\t00000000800405fb\n"
+            "NoNewPrivs:\t1\n");
+}
+
 TEST_F(Running, DevIsMinimal) {
   std::string image = load_busybox();
   const char* probe =
