@@ -208,6 +208,8 @@ int cmd_restart(const ParsedCommand& command, Context& context) {
     auto locked = lock_named(context, store, name);
     if (locked.record.status == kCorrupt) throw wrong_state(locked.record, "");
     stop_locked(context, store, locked, timeout_option(command, locked.record));
+    // start_one takes the lock again, and a stopped container still holds it here.
+    locked.lock.release();
     int status = start_one(context, store, name, false);
     if (status != 0) return status;
   }

@@ -340,6 +340,15 @@ TEST_F(Lifecycle, RestartRunsTheCommandAgainOnTheSameWritableLayer) {
   })) << roost({"logs", "counter"}).out;
 }
 
+TEST_F(Lifecycle, RestartOfAContainerThatIsNotRunningStartsIt) {
+  create("idle", {"sleep", "1000"});
+  Background restart(installation().spawn({"restart", "idle"}));
+  Outcome restarted = restart.finish(kPatience);
+  EXPECT_EQ(restarted.exit_code, 0) << restarted.describe();
+  EXPECT_EQ(restarted.out, "idle\n");
+  EXPECT_EQ(status_of("idle"), "running");
+}
+
 // ---- create, start ----
 
 TEST_F(Lifecycle, CreateThenStartInTheBackground) {
