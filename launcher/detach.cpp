@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/error.hpp"
+#include "common/fs.hpp"
 #include "launcher/attach.hpp"
 #include "launcher/descriptors.hpp"
 #include "launcher/launch.hpp"
@@ -113,6 +114,8 @@ int read_start_report(const ContainerRecord& record, int ready) {
 
 int run_detached(const Context& context, const ContainerStore& store,
                  const ContainerRecord& record) {
+  // The monitor's log lives there, and a reboot empties the runtime directories.
+  fs::make_dirs(store.runtime_dir(record.id), 0700);
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) < 0) throw_errno("create a pipe for the monitor");
   UniqueFd read_end(fds[0]);

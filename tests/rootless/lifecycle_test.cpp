@@ -382,6 +382,19 @@ TEST_F(Lifecycle, StartOfAStoppedContainerKeepsItsWritableLayer) {
   EXPECT_EQ(again.out, "x\nx\n");
 }
 
+TEST_F(Lifecycle, StartAfterTheRuntimeDirectoryWasLostRunsTheContainerAgain) {
+  detach("rebooted", {"sleep", "1000"});
+  json state = inspect("rebooted")["State"];
+  for (const char* role : {"Monitor", "Process"})
+    ASSERT_EQ(::kill(state[role]["Pid"].get<pid_t>(), SIGKILL), 0) << role;
+  ASSERT_TRUE(eventually([&] { return !process_exists(state["Process"]["Pid"].get<pid_t>()); }));
+  fs::remove_all(installation().runroot());
+  EXPECT_EQ(status_of("rebooted"), "stopped");
+  Outcome started = roost({"start", "rebooted"});
+  EXPECT_EQ(started.exit_code, 0) << started.describe();
+  EXPECT_EQ(status_of("rebooted"), "running");
+}
+
 TEST_F(Lifecycle, StartOfARunningContainerIsRefused) {
   detach("busy", {"sleep", "1000"});
   pid_t pid = inspect("busy")["State"]["Pid"].get<pid_t>();
