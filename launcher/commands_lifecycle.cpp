@@ -62,7 +62,8 @@ void stop_locked(const Context& context, const ContainerStore& store, Locked& lo
 
 void check_startable(const ContainerRecord& record) {
   if (is_active(record))
-    throw wrong_state(record, fmt::format("stop it first with 'roost stop {}'", record.name));
+    throw wrong_state(record,
+                      fmt::format("to run its command again use 'roost restart {}'", record.name));
   if (record.status == kCorrupt)
     throw wrong_state(record, fmt::format("remove it with 'roost rm -f {}'", record.id));
 }

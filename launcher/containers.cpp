@@ -273,7 +273,7 @@ std::vector<ContainerRecord> ContainerStore::list() const {
 std::optional<ContainerRecord> ContainerStore::find(const std::string& name_or_id) const {
   // An empty text is a prefix of every id; it names no container.
   if (name_or_id.empty())
-    throw UsageError("an empty container name or id names no container; see 'roost ps -a'");
+    throw UsageError("\"\": an empty container name or id names no container; see 'roost ps -a'");
   std::vector<ContainerRecord> prefixed;
   for (auto& record : list()) {
     if (record.name == name_or_id || record.id == name_or_id) return record;

@@ -13,14 +13,18 @@ namespace {
 
 constexpr int kRoostFailed = 125;
 
+// Help asked for goes to stdout; help instead of a missing command is a usage error.
+int show_help(const roost::cli::Invocation& invocation) {
+  bool asked = invocation.command.spec != nullptr || invocation.globals.has("help");
+  std::fputs(roost::cli::render_help(invocation.command.spec).c_str(), asked ? stdout : stderr);
+  return asked ? 0 : kRoostFailed;
+}
+
 int dispatch(const std::vector<std::string>& args) {
   using namespace roost::cli;
   Invocation invocation = parse_arguments(args);
   roost::log::setup(roost::log::parse_level(invocation.globals.value("log-level", "warn")));
-  if (invocation.help) {
-    std::fputs(render_help(invocation.command.spec).c_str(), stdout);
-    return 0;
-  }
+  if (invocation.help) return show_help(invocation);
   Context context = make_context(invocation.globals);
   return invocation.command.spec->handler(invocation.command, context);
 }

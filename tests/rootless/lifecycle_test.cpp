@@ -401,7 +401,8 @@ TEST_F(Lifecycle, StartOfARunningContainerIsRefused) {
   Outcome started = roost({"start", "busy"});
   EXPECT_EQ(started.exit_code, 125) << started.describe();
   EXPECT_EQ(started.err,
-            "Error: container busy is running; stop it first with 'roost stop busy'\n");
+            "Error: container busy is running; to run its command again use 'roost restart "
+            "busy'\n");
   EXPECT_EQ(inspect("busy")["State"]["Pid"], pid);
 }
 
@@ -415,7 +416,8 @@ TEST_F(Lifecycle, TwoStartsRacingStartTheContainerOnce) {
   EXPECT_EQ(codes, (std::multiset<int>{0, 125})) << a.describe() << b.describe();
   const Outcome& loser = a.exit_code == 125 ? a : b;
   EXPECT_EQ(loser.err,
-            "Error: container raced is running; stop it first with 'roost stop raced'\n");
+            "Error: container raced is running; to run its command again use 'roost restart "
+            "raced'\n");
   EXPECT_EQ(status_of("raced"), "running");
 }
 
@@ -660,6 +662,30 @@ TEST_F(Lifecycle, EveryCommandNamesAnUnknownContainer) {
         << failed.describe();
     EXPECT_EQ(failed.out, "");
   }
+}
+
+TEST_F(Lifecycle, AnEmptyContainerNameIsAUsageError) {
+  create("present", {"true"});
+  for (const auto& command : std::vector<std::vector<std::string>>{
+           {"inspect", ""}, {"start", ""}, {"rm", ""}, {"rm", "-f", ""}}) {
+    Outcome failed = roost(command);
+    EXPECT_EQ(failed.exit_code, 125) << failed.describe();
+    EXPECT_EQ(failed.err,
+              "Error: \"\": an empty container name or id names no container; see 'roost ps "
+              "-a'\n")
+        << failed.describe();
+  }
+  EXPECT_EQ(listed_names(), (std::set<std::string>{"present"}));
+}
+
+TEST_F(Lifecycle, NoCommandIsAUsageErrorWithTheHelpOnStderr) {
+  Outcome bare = roost({});
+  EXPECT_EQ(bare.exit_code, 125) << bare.describe();
+  EXPECT_EQ(bare.out, "");
+  EXPECT_NE(bare.err.find("Run 'roost COMMAND --help'"), std::string::npos) << bare.err;
+  Outcome asked = roost({"--help"});
+  EXPECT_EQ(asked.exit_code, 0) << asked.describe();
+  EXPECT_EQ(asked.out, bare.err);
 }
 
 // ---- inspect ----
