@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <regex>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -160,6 +161,14 @@ void discard_unfinished(const std::filesystem::path& building,
 // empties it) leaves it stopped rather than created.
 constexpr const char* kStartedMarker = "started";
 
+// A full id always names the container that has it, so no name may look like one.
+void check_not_an_id(const std::string& name) {
+  static const std::regex kFullId("[0-9a-fA-F]{64}");
+  if (std::regex_match(name, kFullId))
+    throw UsageError(fmt::format(
+        "--name {}: 64 hexadecimal digits are read as a container id; choose another name", name));
+}
+
 // A --rm container's files go with it; a crash that loses them loses nothing kept.
 fs::Durability durability_of(const ContainerRecord& record) {
   return record.remove_on_exit ? fs::Durability::RenameOnly : fs::Durability::Synced;
@@ -186,6 +195,7 @@ ContainerRecord ContainerStore::create(ContainerRecord record,
                                        const std::function<void(ContainerRecord&)>& prepare) const {
   fs::make_dirs(runtime_root_ / "containers", 0700);
   ContainerLock names = lock_creations();
+  check_not_an_id(record.name);
   record.id = fs::random_hex(32);
   if (record.name.empty()) record.name = "roost-" + record.id.substr(0, 12);
   for (const auto& existing : list())
@@ -274,9 +284,13 @@ std::optional<ContainerRecord> ContainerStore::find(const std::string& name_or_i
   // An empty text is a prefix of every id; it names no container.
   if (name_or_id.empty())
     throw UsageError("\"\": an empty container name or id names no container; see 'roost ps -a'");
+  // A full id wins over a name, and a name over an id prefix.
+  auto records = list();
+  for (auto& record : records)
+    if (record.id == name_or_id) return record;
   std::vector<ContainerRecord> prefixed;
-  for (auto& record : list()) {
-    if (record.name == name_or_id || record.id == name_or_id) return record;
+  for (auto& record : records) {
+    if (record.name == name_or_id) return record;
     if (record.id.starts_with(name_or_id)) prefixed.push_back(std::move(record));
   }
   if (prefixed.size() > 1)

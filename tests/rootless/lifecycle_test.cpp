@@ -620,6 +620,19 @@ TEST_F(Lifecycle, BadNamesAreRefused) {
   EXPECT_TRUE(listed_names().empty());
 }
 
+TEST_F(Lifecycle, ANameOfSixtyFourHexDigitsIsRefused) {
+  std::string id = create("first", {"true"});
+  for (const auto& name : {id, std::string(64, 'a')}) {
+    Outcome created = roost({"create", "--name", name, image(), "true"});
+    EXPECT_EQ(created.exit_code, 125) << created.describe();
+    EXPECT_EQ(created.err, "Error: --name " + name +
+                               ": 64 hexadecimal digits are read as a container id; choose "
+                               "another name\n");
+  }
+  EXPECT_EQ(listed_names(), (std::set<std::string>{"first"}));
+  EXPECT_EQ(inspect(id)["Name"], "first");
+}
+
 TEST_F(Lifecycle, AnyUniqueIdPrefixNamesTheContainer) {
   std::string id = detach("prefixed", {"sleep", "1000"});
   EXPECT_EQ(inspect(id.substr(0, 5))["Name"], "prefixed");
