@@ -99,21 +99,19 @@ void print_ps_table(const std::vector<ContainerRecord>& records, bool no_trunc) 
   }
 }
 
-// A --rm container whose roost was killed ended without being removed; listing it
-// finishes that removal. True when it is gone.
-bool removed_after_unobserved_end(const Context& context, const ContainerStore& store,
-                                  const ContainerRecord& record) {
-  if (!record.unrecorded_end || !record.remove_on_exit) return false;
+// An ended --rm container whose roost or monitor was killed before removing it is
+// removed by listing it; one whose monitor lives is being removed by it. True when it
+// is not to be listed.
+bool removed_after_its_end(const Context& context, const ContainerStore& store,
+                           const ContainerRecord& record) {
+  if (!awaits_removal(record)) return false;
+  if (is_running(record.monitor)) return true;
   try {
-    ContainerLock lock = store.lock(record);
-    auto current = store.reload(record);
-    return !finish_unobserved_end(context, store, current);
-  } catch (const UsageError&) {
+    finish_removal(context, store, record);
     return true;
   } catch (const Error& error) {
-    spdlog::warn(
-        "container {} ended unobserved and was not removed: {}; remove it with 'roost rm {}'",
-        record.name, error.what(), record.name);
+    spdlog::warn("container {} ended and was not removed (--rm): {}; remove it with 'roost rm {}'",
+                 record.name, error.what(), record.name);
     return false;
   }
 }
@@ -131,7 +129,7 @@ int cmd_ps(const ParsedCommand& command, Context& context) {
   ContainerStore store(context.settings.data_root, context.settings.runtime_root);
   std::vector<ContainerRecord> shown;
   for (auto& record : store.list()) {
-    if (removed_after_unobserved_end(context, store, record)) continue;
+    if (removed_after_its_end(context, store, record)) continue;
     if (command.has("all") || record.status == kRunning) shown.push_back(std::move(record));
   }
   if (command.has("quiet")) {

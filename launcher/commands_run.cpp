@@ -15,6 +15,7 @@
 #include "launcher/commands.hpp"
 #include "launcher/containers.hpp"
 #include "launcher/launch.hpp"
+#include "launcher/lifecycle.hpp"
 #include "launcher/plan.hpp"
 #include "launcher/runtime.hpp"
 #include "launcher/signals.hpp"
@@ -222,6 +223,7 @@ ContainerRecord create_container(const ParsedCommand& command, Context& context,
   record.image_id = image.id;
   record.command = plan.argv;
   record.remove_on_exit = command.has("rm");
+  free_name_of_ended_rm(context, store, record.name);
   return store.create(record, [&](ContainerRecord& created) {
     require_image_kept(context, image, record.image_name);
     place_container(plan, store, created, env, image);

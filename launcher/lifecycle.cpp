@@ -61,13 +61,38 @@ UsageError wrong_state(const ContainerRecord& record, const std::string& advice)
 
 bool finish_unobserved_end(const Context& context, const ContainerStore& store,
                            ContainerRecord& record) {
-  if (!record.unrecorded_end) return true;
-  spdlog::info("container {}: {}; recording it as stopped", record.name, record.error);
-  record.unrecorded_end = false;
-  store.save_state(record);
-  if (!record.remove_on_exit) return true;
+  if (record.unrecorded_end) {
+    spdlog::info("container {}: {}; recording it as stopped", record.name, record.error);
+    record.unrecorded_end = false;
+    store.save_state(record);
+  }
+  if (!awaits_removal(record) || is_running(record.monitor)) return true;
   remove_container(context, store, record);
   return false;
+}
+
+bool awaits_removal(const ContainerRecord& record) {
+  return record.remove_on_exit && (record.status == kExited || record.status == kStopped);
+}
+
+void finish_removal(const Context& context, const ContainerStore& store,
+                    const ContainerRecord& record) {
+  try {
+    ContainerLock lock = store.lock(record);
+    auto current = store.reload(record);
+    if (!awaits_removal(current)) return;
+    spdlog::debug("container {}: finishing its removal (--rm)", current.name);
+    remove_container(context, store, current);
+  } catch (const UsageError&) {
+    spdlog::debug("container {} was removed meanwhile", record.name);
+  }
+}
+
+void free_name_of_ended_rm(const Context& context, const ContainerStore& store,
+                           const std::string& name) {
+  if (name.empty()) return;
+  for (const auto& record : store.list())
+    if (record.name == name && awaits_removal(record)) finish_removal(context, store, record);
 }
 
 int stop_signal_of(const ContainerRecord& record) {

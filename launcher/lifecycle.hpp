@@ -12,9 +12,23 @@ namespace roost::cli {
 // container's lock to be held and `record` freshly read under it.
 
 // A container left "running" by a monitor that died (or a reboot) is recorded as
-// stopped, and removed if it asked for --rm. Returns false when it was removed.
+// stopped; an ended --rm container nobody is removing is removed. Returns false when it
+// was removed.
 bool finish_unobserved_end(const Context& context, const ContainerStore& store,
                            ContainerRecord& record);
+
+// A --rm container that has ended but is still listed: its monitor is removing it, or
+// died (or the roost running it in the foreground was killed) before it could.
+bool awaits_removal(const ContainerRecord& record);
+
+// Finishes the removal of such a container under its lock (so after a monitor that is
+// at it); a container that is no longer one, or is gone, is left alone.
+void finish_removal(const Context& context, const ContainerStore& store,
+                    const ContainerRecord& record);
+
+// Frees `name` when an ended --rm container still holds it, so that it can be reused.
+void free_name_of_ended_rm(const Context& context, const ContainerStore& store,
+                           const std::string& name);
 
 // The container's stop signal: --stop-signal, else the image's StopSignal, else SIGTERM.
 int stop_signal_of(const ContainerRecord& record);

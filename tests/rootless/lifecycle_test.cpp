@@ -222,6 +222,45 @@ TEST_F(Lifecycle, DetachedRmOptionWithACommandNotFoundLeavesNothing) {
   EXPECT_TRUE(listed_names().empty()) << ps_all().dump();
 }
 
+// Once wait has seen the end, the name is free, though the monitor may still be
+// removing the container.
+TEST_F(Lifecycle, AnEndedRmOptionContainerDoesNotHoldItsName) {
+  for (int round = 0; round < 3; ++round) {
+    Outcome run = roost({"run", "-d", "--rm", "--name", "rr2", image(), "true"});
+    ASSERT_EQ(run.exit_code, 0) << "round " << round << ": " << run.describe();
+    roost({"wait", "rr2"});  // fails when the container is gone already
+  }
+}
+
+// Kills the monitor and the container of a detached container, as a crash would.
+void kill_monitor_and_container(const json& state) {
+  pid_t pid = state["Process"]["Pid"].get<pid_t>();
+  ASSERT_EQ(::kill(state["Monitor"]["Pid"].get<pid_t>(), SIGKILL), 0);
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  ASSERT_TRUE(eventually([&] { return !process_exists(pid); }));
+}
+
+TEST_F(Lifecycle, RmOptionContainerLeftStoppedByACrashFreesItsName) {
+  detach("crashed", {"sleep", "1000"}, {"--rm"});
+  kill_monitor_and_container(inspect("crashed")["State"]);
+  Outcome again = roost({"run", "-d", "--rm", "--name", "crashed", image(), "sleep", "1000"});
+  EXPECT_EQ(again.exit_code, 0) << again.describe();
+  json listed = ps_all();
+  ASSERT_EQ(listed.size(), 1u) << listed.dump();
+  EXPECT_EQ(listed[0]["State"], "running");
+}
+
+TEST_F(Lifecycle, RmOptionContainerWhoseMonitorDiedBeforeRemovingItGoesAtTheNextPs) {
+  std::string id = detach("half", {"sleep", "1000"}, {"--rm"});
+  kill_monitor_and_container(inspect("half")["State"]);
+  json saved = json::parse(read_file(state_file(id)));
+  saved["status"] = "exited";
+  saved["exit_code"] = 0;
+  write_file(state_file(id), saved.dump());
+  EXPECT_EQ(ps_all(), json::array());
+  EXPECT_TRUE(fs::is_empty(installation().root() / "containers"));
+}
+
 TEST_F(Lifecycle, DetachedTerminalOutputIsLogged) {
   detach("tty", {"sh", "-c", "test -t 1 && echo terminal"}, {"-t"});
   EXPECT_EQ(wait_for("tty"), "0\n");
