@@ -59,6 +59,7 @@ bool remove_one(const Context& context, const ContainerStore& store, const Conta
   if (is_active(record) && !force)
     throw wrong_state(record, fmt::format("stop it first or use 'roost rm -f {}'", record.name));
   if (record.status == kRunning) stop_process(record, SIGKILL, 0);
+  if (record.status == kCorrupt) kill_processes_of_corrupt(store, record);
   remove_container(context, store, record);
   return true;
 }

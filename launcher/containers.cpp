@@ -365,6 +365,21 @@ std::optional<int> ContainerStore::kept_exit_code(const std::string& id) const {
   }
 }
 
+std::vector<ProcessIdentity> ContainerStore::recorded_processes(const std::string& id) const {
+  ContainerRecord record;
+  try {
+    state_from_json(json::parse(fs::read_file(runtime_dir(id) / "state.json")), record);
+  } catch (const std::exception& failure) {
+    spdlog::debug("container {}: no processes recorded in a readable state: {}", id,
+                  failure.what());
+    return {};
+  }
+  std::vector<ProcessIdentity> processes;
+  for (const auto& process : {record.process, record.monitor})
+    if (!process.empty()) processes.push_back(process);
+  return processes;
+}
+
 bool is_active(const ContainerRecord& record) {
   return record.status == kRunning || record.status == kStopping;
 }

@@ -118,6 +118,10 @@ class ContainerStore {
   void keep_exit_code(const std::string& id, int code) const;
   std::optional<int> kept_exit_code(const std::string& id) const;
 
+  // The container's process and monitor as its state file names them, for a container
+  // whose other files cannot be read; empty when the state does not parse either.
+  std::vector<ProcessIdentity> recorded_processes(const std::string& id) const;
+
   std::filesystem::path data_dir(const std::string& id) const;
   std::filesystem::path runtime_dir(const std::string& id) const;
   std::filesystem::path log_path(const std::string& id) const;

@@ -1,12 +1,19 @@
 #include "launcher/lifecycle.hpp"
 
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "common/error.hpp"
@@ -29,7 +36,69 @@ std::string describe_state(const ContainerRecord& record) {
   return record.status;
 }
 
+// Every pid in /proc.
+std::vector<pid_t> all_pids() {
+  std::vector<pid_t> pids;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", error)) {
+    auto name = entry.path().filename().string();
+    if (!name.empty() && std::all_of(name.begin(), name.end(), ::isdigit))
+      pids.push_back(std::stoi(name));
+  }
+  return pids;
+}
+
+bool writes_to(pid_t pid, const std::filesystem::path& file) {
+  std::error_code error;
+  for (int fd : {STDOUT_FILENO, STDERR_FILENO})
+    if (std::filesystem::read_symlink(fmt::format("/proc/{}/fd/{}", pid, fd), error) == file)
+      return true;
+  return false;
+}
+
+pid_t parent_of(pid_t pid) {
+  std::ifstream stat(fmt::format("/proc/{}/stat", pid));
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  auto close = text.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(text.substr(close + 2));
+  std::string state;
+  pid_t parent = 0;
+  fields >> state >> parent;
+  return parent;
+}
+
+// The monitor of a detached container and its children, found without its state.
+std::vector<ProcessIdentity> find_monitor_and_children(const std::filesystem::path& monitor_log) {
+  std::vector<ProcessIdentity> found;
+  auto pids = all_pids();
+  for (pid_t pid : pids) {
+    if (!writes_to(pid, monitor_log)) continue;
+    auto monitor = identify_process(pid);
+    if (!monitor) continue;
+    for (pid_t child : pids)
+      if (auto process = identify_process(child); process && parent_of(child) == pid)
+        found.push_back(*process);
+    found.push_back(*monitor);
+  }
+  return found;
+}
+
 }  // namespace
+
+void kill_processes_of_corrupt(const ContainerStore& store, const ContainerRecord& record) {
+  auto processes = store.recorded_processes(record.id);
+  if (processes.empty())
+    processes = find_monitor_and_children(store.runtime_dir(record.id) / "monitor.log");
+  for (const auto& process : processes) {
+    UniqueFd pidfd = open_recorded_process(process);
+    if (!pidfd || !send_signal(pidfd, SIGKILL)) continue;
+    spdlog::debug("container {}: killed pid {}", record.id, process.pid);
+    if (!wait_for_exit(pidfd, kKillGraceMs))
+      throw Error(fmt::format("container {} (pid {}) did not end after SIGKILL",
+                              record.id.substr(0, 12), process.pid));
+  }
+}
 
 int wait_for_exit_code(const Context& context, const ContainerStore& store,
                        const ContainerRecord& record) {

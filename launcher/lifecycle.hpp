@@ -30,6 +30,11 @@ void finish_removal(const Context& context, const ContainerStore& store,
 void free_name_of_ended_rm(const Context& context, const ContainerStore& store,
                            const std::string& name);
 
+// Kills whatever still runs of a container whose saved files cannot be read: the
+// processes its state names when that parses, else its monitor (the process writing to
+// its monitor.log) and the monitor's children.
+void kill_processes_of_corrupt(const ContainerStore& store, const ContainerRecord& record);
+
 // The container's stop signal: --stop-signal, else the image's StopSignal, else SIGTERM.
 int stop_signal_of(const ContainerRecord& record);
 

@@ -638,6 +638,51 @@ TEST_F(Lifecycle, CorruptConfigurationIsListedByIdAndRmForceRemovesIt) {
   EXPECT_EQ(listed_names(), (std::set<std::string>{"fine"}));
 }
 
+// rm -f of a container whose files are damaged still ends its monitor and its process.
+class DamagedRunning : public Lifecycle {
+ protected:
+  void start(const std::string& name) {
+    id_ = detach(name, {"sleep", "1000"});
+    json state = inspect(name)["State"];
+    pids_ = {state["Pid"].get<pid_t>(), state["Monitor"]["Pid"].get<pid_t>()};
+  }
+  void damage_state() { write_file(state_file(id_), "{\"status\": \"runn"); }
+  void damage_config() {
+    write_file(installation().root() / "containers" / id_ / "config.json", "not json");
+  }
+  void expect_forced_rm_ends_everything() {
+    Outcome removed = roost({"rm", "-f", id_.substr(0, 12)});
+    EXPECT_EQ(removed.exit_code, 0) << removed.describe();
+    EXPECT_EQ(removed.out, id_ + "\n");
+    for (pid_t pid : pids_)
+      EXPECT_TRUE(eventually([&] { return !process_exists(pid); })) << "pid " << pid;
+    EXPECT_TRUE(listed_names().empty());
+  }
+
+ private:
+  std::string id_;
+  std::vector<pid_t> pids_;
+};
+
+TEST_F(DamagedRunning, CorruptStateOfARunningContainer) {
+  start("broken");
+  damage_state();
+  expect_forced_rm_ends_everything();
+}
+
+TEST_F(DamagedRunning, CorruptConfigurationOfARunningContainer) {
+  start("broken");
+  damage_config();
+  expect_forced_rm_ends_everything();
+}
+
+TEST_F(DamagedRunning, CorruptConfigurationAndStateOfARunningContainer) {
+  start("broken");
+  damage_config();
+  damage_state();
+  expect_forced_rm_ends_everything();
+}
+
 // ---- names and ids ----
 
 TEST_F(Lifecycle, NamesAreUnique) {
