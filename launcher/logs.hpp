@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/fd.hpp"
 #include "launcher/monitor.hpp"
@@ -20,8 +21,13 @@ namespace roost::cli {
 // F closes a line; P is a piece of one that goes on in the next record of the same
 // stream (a line longer than a read, or text not yet ended by a newline). A last line
 // without a newline stays a P record. When the file would grow past its size, it is
-// renamed to FILE.1 (replacing the one before) and a new one begun.
+// renamed to FILE.1 (FILE.1 to FILE.2, and so on; the oldest beyond kKeptRotations is
+// dropped) and a new one begun, so the log takes at most (kKeptRotations + 1) times its
+// size. FILE.index names each file still kept by inode with the number of whole lines
+// written before it, so that a follower that falls behind more than the kept files can
+// say how many it lost.
 inline constexpr uint64_t kDefaultLogMaxSize = 10 * 1024 * 1024;
+inline constexpr int kKeptRotations = 4;
 
 class LogWriter {
  public:
@@ -32,12 +38,20 @@ class LogWriter {
   void write(Stream stream, std::string_view data);
 
  private:
-  void append(const std::string& record);
+  bool append(const std::string& record);  // false when it could not be written
   void rotate();
+  void begin_file(uint64_t first_line);
+
+  struct Generation {
+    ino_t inode;
+    uint64_t first_line;
+  };
 
   std::filesystem::path path_;
   uint64_t max_size_;
   uint64_t size_ = 0;
+  uint64_t lines_ = 0;  // whole lines in the files of this writer, the current one's earlier too
+  std::vector<Generation> generations_;  // oldest first, the current file last
   UniqueFd fd_;
   bool warned_ = false;
 };
@@ -50,9 +64,11 @@ struct LogQuery {
   bool follow = false;
 };
 
-// Prints the lines of a container's log (FILE.1, then FILE) to stdout and stderr as the
-// container wrote them. With follow, keeps reading as the log grows and across
-// rotation until `still_running` says the container has ended, then reads what is left.
+// Prints the lines of a container's log (the rotated files oldest first, then FILE) to
+// stdout and stderr as the container wrote them. With follow, keeps reading as the log
+// grows and across rotations, each file to its end before the next, until
+// `still_running` says the container has ended, then reads what is left; files rotated
+// away before it reached them are reported on stderr with the number of records lost.
 void print_log(const std::filesystem::path& path, const LogQuery& query,
                const std::function<bool()>& still_running);
 

@@ -66,7 +66,7 @@ std::vector<OptionSpec> run_options() {
        0,
        K::KeyValue,
        "max-size=SIZE",
-       "Rotate the log file when it would grow past SIZE (default 10m)",
+       "Rotate the log file when it would grow past SIZE (default 10m); 4 rotated files are kept",
        {},
        true},
       {"stop-signal", 0, K::Signal, "SIGNAL",

@@ -887,6 +887,29 @@ TEST_F(Lifecycle, LogsAreRotatedBySizeAndReadAcrossTheRotation) {
   EXPECT_EQ(lines.back(), "line 400");
 }
 
+// A follower slower than the writer reads every kept file to its end and counts the
+// lines of files rotated away before it reached them: none vanish unsaid.
+TEST_F(Lifecycle, LogsFollowBehindManyRotationsCountsWhatItLost) {
+  std::string id =
+      detach("rot", {"sh", "-c", "sleep 1; seq 1 100000"}, {"--log-opt", "max-size=100k"});
+  std::string command;
+  for (const auto& arg : installation().argv({"logs", "-f", "rot"})) command += "'" + arg + "' ";
+  Spawn slow({"/bin/sh", "-c", command + "| (sleep 4; wc -l)"}, installation().env());
+  Outcome followed = run(slow);
+  ASSERT_EQ(followed.exit_code, 0) << followed.describe();
+  uint64_t read = std::stoull(followed.out);
+  uint64_t lost_lines = 0;
+  std::regex lost("roost: ([0-9]+) log lines were lost");
+  for (std::sregex_iterator gap(followed.err.begin(), followed.err.end(), lost), end; gap != end;
+       ++gap)
+    lost_lines += std::stoull((*gap)[1]);
+  EXPECT_EQ(read + lost_lines, 100000u) << followed.describe();
+  EXPECT_EQ(read == 100000u, followed.err.empty()) << followed.describe();
+  fs::path log = installation().root() / "containers" / id / "ctr.log";
+  EXPECT_TRUE(fs::exists(log.string() + ".4"));
+  EXPECT_FALSE(fs::exists(log.string() + ".5"));
+}
+
 TEST_F(Lifecycle, NoneLogDriverKeepsNoLog) {
   detach("quiet", {"echo", "lost"}, {"--log-driver", "none"});
   wait_for("quiet");
