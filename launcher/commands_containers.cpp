@@ -9,6 +9,7 @@
 #include "common/fs.hpp"
 #include "launcher/commands.hpp"
 #include "launcher/containers.hpp"
+#include "launcher/format_template.hpp"
 #include "launcher/launch.hpp"
 #include "launcher/lifecycle.hpp"
 #include "launcher/runtime.hpp"
@@ -89,6 +90,15 @@ nlohmann::json ps_entry(const ContainerRecord& record) {
   return entry;
 }
 
+// ps_entry with the names a --format template uses: ID as the table shows it, one Name.
+nlohmann::json ps_template_row(const ContainerRecord& record, bool no_trunc) {
+  auto row = ps_entry(record);
+  row["ID"] = no_trunc ? record.id : record.id.substr(0, 12);
+  row["Names"] = row["Name"] = record.name;
+  row["Command"] = joined_command(record, 0);
+  return row;
+}
+
 void print_ps_table(const std::vector<ContainerRecord>& records, bool no_trunc) {
   fmt::print("{:<14} {:<28} {:<24} {:<32} {:<26} {}\n", "CONTAINER ID", "IMAGE", "COMMAND",
              "CREATED", "STATUS", "NAMES");
@@ -136,6 +146,11 @@ int cmd_ps(const ParsedCommand& command, Context& context) {
   if (command.has("quiet")) {
     for (const auto& record : shown)
       fmt::print("{}\n", command.has("no-trunc") ? record.id : record.id.substr(0, 12));
+  } else if (is_format_template(command.value("format"))) {
+    auto rows = nlohmann::json::array();
+    for (const auto& record : shown)
+      rows.push_back(ps_template_row(record, command.has("no-trunc")));
+    print_with_template(command.value("format"), kPsTemplateFields, rows);
   } else if (command.value("format", "table") == "json") {
     auto entries = nlohmann::json::array();
     for (const auto& record : shown) entries.push_back(ps_entry(record));

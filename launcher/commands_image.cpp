@@ -16,6 +16,7 @@
 #include "image/store.hpp"
 #include "launcher/commands.hpp"
 #include "launcher/containers.hpp"
+#include "launcher/format_template.hpp"
 #include "launcher/monitor.hpp"
 #include "launcher/runtime.hpp"
 
@@ -113,6 +114,22 @@ nlohmann::json image_json(const image::ImageRecord& record) {
   return json;
 }
 
+// One row per name, as the table prints them; Size as the table shows it, Bytes exact.
+void add_template_rows(const image::ImageRecord& record, nlohmann::json& rows) {
+  std::vector<std::string> names = record.names;
+  if (names.empty()) names.push_back("<none>:<none>");
+  for (const auto& name : names) {
+    auto row = image_json(record);
+    auto colon = name.rfind(':');
+    row["ID"] = record.id.substr(0, 12);
+    row["Repository"] = name.substr(0, colon);
+    row["Tag"] = name.substr(colon + 1);
+    row["Size"] = human_size(record.size);
+    row["Bytes"] = record.size;
+    rows.push_back(std::move(row));
+  }
+}
+
 // Removing by id, or the last name, deletes the image; another name only untags it.
 bool removal_deletes_image(const image::ImageRecord& record, const std::string& name) {
   if (record.names.size() <= 1) return true;
@@ -171,6 +188,12 @@ int cmd_images(const ParsedCommand& command, Context& context) {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& record : records) list.push_back(image_json(record));
     fmt::print("{}\n", list.dump(2));
+    return 0;
+  }
+  if (is_format_template(command.value("format"))) {
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& record : records) add_template_rows(record, rows);
+    print_with_template(command.value("format"), kImagesTemplateFields, rows);
     return 0;
   }
   if (command.has("quiet")) {

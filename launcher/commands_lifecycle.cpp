@@ -8,6 +8,7 @@
 #include "common/error.hpp"
 #include "launcher/commands.hpp"
 #include "launcher/containers.hpp"
+#include "launcher/format_template.hpp"
 #include "launcher/launch.hpp"
 #include "launcher/lifecycle.hpp"
 #include "launcher/signals.hpp"
@@ -229,6 +230,11 @@ int cmd_inspect(const ParsedCommand& command, Context& context) {
   auto entries = nlohmann::json::array();
   for (const auto& name : command.positionals)
     entries.push_back(inspect_json(store, store.get(name)));
+  if (is_format_template(command.value("format"))) {
+    for (auto& entry : entries) entry["ID"] = entry["Id"];
+    print_with_template(command.value("format"), kInspectTemplateFields, entries);
+    return 0;
+  }
   fmt::print("{}\n", entries.dump(2));
   return 0;
 }

@@ -1,8 +1,11 @@
 #include "launcher/options.hpp"
 
+#include <memory>
+
 #include "launcher/commands.hpp"
 #include "launcher/commands_info.hpp"
 #include "launcher/completion.hpp"
+#include "launcher/format_template.hpp"
 #include "launcher/manpages.hpp"
 
 namespace roost::cli {
@@ -91,6 +94,21 @@ OptionSpec stop_time_option() {
           "--stop-timeout)"};
 }
 
+OptionSpec format_option(std::vector<std::string_view> named,
+                         const std::vector<std::string_view>& fields) {
+  // The option table holds views; the help texts live as long as the program.
+  static std::vector<std::unique_ptr<std::string>> help_texts;
+  std::string names;
+  for (auto name : named) names += (names.empty() ? "" : ", ") + std::string(name);
+  help_texts.push_back(std::make_unique<std::string>(format_option_help(names, fields)));
+  return {.long_name = "format",
+          .kind = K::Choice,
+          .value_name = "FORMAT",
+          .help = *help_texts.back(),
+          .choices = std::move(named),
+          .accepts_template = true};
+}
+
 }  // namespace
 
 const std::vector<OptionSpec>& global_options() {
@@ -128,7 +146,7 @@ const std::vector<CommandSpec>& command_table() {
       {"images",
        "List images",
        {{"quiet", 'q', K::None, "", "Print only image ids"},
-        {"format", 0, K::Choice, "FORMAT", "Output format", {"table", "json"}}},
+        format_option({"table", "json"}, kImagesTemplateFields)},
        {},
        cmd_images},
       {"image inspect",
@@ -150,7 +168,7 @@ const std::vector<CommandSpec>& command_table() {
        {{"all", 'a', K::None, "", "Also show containers that are not running"},
         {"quiet", 'q', K::None, "", "Print only container ids"},
         {"no-trunc", 0, K::None, "", "Print whole ids and commands"},
-        {"format", 0, K::Choice, "FORMAT", "Output format", {"table", "json"}}},
+        format_option({"table", "json"}, kPsTemplateFields)},
        {},
        cmd_ps},
       {"create",
@@ -180,7 +198,11 @@ const std::vector<CommandSpec>& command_table() {
        kContainers,
        cmd_restart},
       {"wait", "Wait for containers to end and print their exit codes", {}, kContainers, cmd_wait},
-      {"inspect", "Show containers' configuration and state as JSON", {}, kContainers, cmd_inspect},
+      {"inspect",
+       "Show containers' configuration and state as JSON",
+       {format_option({"json"}, kInspectTemplateFields)},
+       kContainers,
+       cmd_inspect},
       {"logs",
        "Show what a container wrote",
        {{"follow", 'f', K::None, "", "Keep printing output until the container ends"},

@@ -36,6 +36,8 @@ struct OptionSpec {
   // File name endings a Path value is expected to have ("tar", "tar.gz"); completion
   // offers only those files (and directories to look into).
   std::vector<std::string_view> extensions = {};
+  // A Choice that also takes a --format template ('{{.Names}}'); completion offers choices.
+  bool accepts_template = false;
 };
 
 struct PositionalSpec {

@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "common/error.hpp"
+#include "launcher/format_template.hpp"
 
 namespace roost::cli {
 
@@ -43,7 +44,7 @@ std::string display_name(const std::string& command_name) {
 }
 
 void check_value(const std::string& where, const OptionSpec& option, const std::string& value) {
-  if (option.kind == ValueKind::Choice &&
+  if (option.kind == ValueKind::Choice && !(option.accepts_template && is_format_template(value)) &&
       std::find(option.choices.begin(), option.choices.end(), value) == option.choices.end()) {
     std::string allowed;
     for (auto choice : option.choices)

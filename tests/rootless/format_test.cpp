@@ -1,0 +1,46 @@
+// --format templates on the real binary: ps, images and inspect over a real store.
+
+#include <gtest/gtest.h>
+
+#include "tests/rootless/support/roost_test.hpp"
+
+namespace rootless {
+namespace {
+
+using Format = RoostTest;
+
+TEST_F(Format, ImagesTemplatePrintsTheFieldsAsked) {
+  ImageSpec spec = busybox_plus({});
+  spec.name = "localhost/fmt-images:1";
+  load(spec);
+  Outcome shown = roost({"images", "--format", "{{.Repository}}\\t{{.Tag}}"});
+  ASSERT_EQ(shown.exit_code, 0) << shown.describe();
+  EXPECT_EQ(shown.out, "localhost/fmt-images\t1\n");
+}
+
+TEST_F(Format, PsAndInspectTemplatesPrintTheFieldsAsked) {
+  ImageSpec spec = busybox_plus({});
+  spec.name = "localhost/fmt-ps:1";
+  load(spec);
+  require_success(roost({"create", "--name", "fmtc", spec.name, "true"}), "create");
+  Outcome listed = roost({"ps", "-a", "--format", "{{.Names}} {{.Image}} {{.State}}"});
+  EXPECT_EQ(listed.exit_code, 0) << listed.describe();
+  EXPECT_EQ(listed.out, "fmtc localhost/fmt-ps:1 created\n");
+  Outcome inspected = roost({"inspect", "--format={{.Name}}:{{json .AutoRemove}}", "fmtc"});
+  EXPECT_EQ(inspected.exit_code, 0) << inspected.describe();
+  EXPECT_EQ(inspected.out, "fmtc:false\n");
+  require_success(roost({"rm", "fmtc"}), "rm");
+}
+
+TEST_F(Format, UnknownFieldIsOneErrorListingTheValidOnes) {
+  for (const char* command : {"ps", "images"}) {
+    Outcome refused = roost({command, "--format", "{{.Nope}}"});
+    EXPECT_EQ(refused.exit_code, 125) << refused.describe();
+    EXPECT_EQ(refused.out, "") << refused.describe();
+    EXPECT_NE(refused.err.find("unknown field .Nope; valid fields: .ID"), std::string::npos)
+        << refused.describe();
+  }
+}
+
+}  // namespace
+}  // namespace rootless

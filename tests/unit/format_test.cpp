@@ -1,0 +1,72 @@
+#include <gtest/gtest.h>
+
+#include "common/error.hpp"
+#include "launcher/format_template.hpp"
+#include "launcher/parse.hpp"
+
+using roost::UsageError;
+using roost::cli::FormatTemplate;
+using roost::cli::kPsTemplateFields;
+
+namespace {
+
+const nlohmann::json kRow = {{"ID", "0123456789ab"},     {"Names", "web"},
+                             {"Status", "Up 2 seconds"}, {"Pid", 42},
+                             {"Command", "sh -c true"},  {"Error", nullptr}};
+
+std::string render(std::string_view text, const nlohmann::json& row = kRow) {
+  return FormatTemplate(text, kPsTemplateFields).render(row);
+}
+
+std::string usage_error_of(std::string_view text) {
+  try {
+    FormatTemplate(text, kPsTemplateFields);
+  } catch (const UsageError& error) {
+    return error.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(FormatTemplate, FieldsByNameWithLiteralText) {
+  EXPECT_EQ(render("{{.Names}} {{.Status}}"), "web Up 2 seconds\n");
+  EXPECT_EQ(render("id={{ .ID }} pid={{.Pid}}"), "id=0123456789ab pid=42\n");
+}
+
+TEST(FormatTemplate, TabAndNewlineEscapes) {
+  EXPECT_EQ(render("{{.Names}}\\t{{.Pid}}\\n{{.Command}}"), "web\t42\nsh -c true\n");
+  EXPECT_EQ(render("a\\\\b\\x"), "a\\b\\x\n");
+}
+
+TEST(FormatTemplate, JsonOfTheRowAndOfAField) {
+  EXPECT_EQ(nlohmann::json::parse(render("{{json .}}")), kRow);
+  EXPECT_EQ(render("{{json .Names}} {{json .Pid}}"), "\"web\" 42\n");
+}
+
+TEST(FormatTemplate, NestedKeysArraysAndMissingValues) {
+  nlohmann::json row = {{"Names", {"a", "b"}}, {"State", {{"Status", "exited"}}}};
+  auto text = FormatTemplate("{{.Names}}|{{.State.Status}}|{{.State.Nope}}|{{.Error}}",
+                             {"Names", "State", "Error"});
+  EXPECT_EQ(text.render(row), "a,b|exited||\n");
+}
+
+TEST(FormatTemplate, UnknownFieldIsNamedWithTheValidOnes) {
+  auto message = usage_error_of("{{.Names}} {{.Stauts}}");
+  EXPECT_NE(message.find("unknown field .Stauts"), std::string::npos) << message;
+  EXPECT_NE(message.find("valid fields: .ID .Id .Names"), std::string::npos) << message;
+}
+
+TEST(FormatTemplate, UnsupportedActionsAndUnclosedBracesAreRefused) {
+  EXPECT_NE(usage_error_of("{{range .}}x{{end}}").find("is not supported"), std::string::npos);
+  EXPECT_NE(usage_error_of("{{.Names").find("has no '}}'"), std::string::npos);
+}
+
+TEST(FormatTemplate, ParserTakesTemplatesButStillChecksNamedFormats) {
+  auto invocation = roost::cli::parse_arguments({"ps", "--format", "{{.Names}}"});
+  EXPECT_EQ(invocation.command.value("format"), "{{.Names}}");
+  EXPECT_EQ(roost::cli::parse_arguments({"inspect", "--format={{.State.Status}}", "c"})
+                .command.value("format"),
+            "{{.State.Status}}");
+  EXPECT_THROW(roost::cli::parse_arguments({"images", "--format", "yaml"}), UsageError);
+}
