@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include <toml++/toml.h>
+#include <algorithm>
 #include <cstdlib>
 
 #include "common/error.hpp"
@@ -39,47 +40,79 @@ void read_string(const std::filesystem::path& file, const toml::node& node, std:
   out = *node.value<std::string>();
 }
 
+const std::vector<std::string_view> kStorageDrivers = {"auto", "overlay", "fuse-overlayfs"};
+const std::vector<std::string_view> kUsernsModes = {"auto", "single", "keep-id", "host"};
+
 struct KeyBinding {
   std::string_view table;
   std::string_view key;
   std::string Settings::*field;
+  const std::vector<std::string_view>* allowed = nullptr;  // any string when null
 };
 
 const KeyBinding kKeys[] = {
-    {"storage", "driver", &Settings::storage_driver},
-    {"containers", "userns", &Settings::userns},
+    {"storage", "driver", &Settings::storage_driver, &kStorageDrivers},
+    {"containers", "userns", &Settings::userns, &kUsernsModes},
     {"userns", "subuid_file", &Settings::subuid_file},
     {"userns", "subgid_file", &Settings::subgid_file},
 };
+
+std::string one_of(const std::vector<std::string_view>& allowed) {
+  std::string list;
+  for (auto choice : allowed) list += (list.empty() ? "" : ", ") + std::string(choice);
+  return list;
+}
+
+void check_choice(const std::string& what, const std::string& value,
+                  const std::vector<std::string_view>& allowed) {
+  if (std::find(allowed.begin(), allowed.end(), value) == allowed.end())
+    throw UsageError(
+        fmt::format("{} {}: not a valid value; use one of {}", what, value, one_of(allowed)));
+}
+
+// Storage must not move with the directory roost happens to be started from.
+void check_absolute(const std::string& what, const std::filesystem::path& path) {
+  if (!path.is_absolute())
+    throw UsageError(fmt::format("{} {}: a relative path; give an absolute one such as {}", what,
+                                 path.string(), (std::filesystem::current_path() / path).string()));
+}
+
+void read_bound(const std::filesystem::path& file, std::string_view table_name,
+                const KeyBinding& binding, const toml::node& node, Settings& settings) {
+  std::string value;
+  read_string(file, node, binding.key, value);
+  if (binding.allowed != nullptr)
+    check_choice(fmt::format("{}: {}.{}", located(file, node.source()), table_name, binding.key),
+                 value, *binding.allowed);
+  settings.*binding.field = value;
+}
+
+void read_storage_path(const std::filesystem::path& file, const toml::node& node,
+                       std::string_view key, std::filesystem::path& out) {
+  std::string path;
+  read_string(file, node, key, path);
+  check_absolute(fmt::format("{}: storage.{}", located(file, node.source()), key), path);
+  out = path;
+}
 
 void apply_table(const std::filesystem::path& file, std::string_view table_name,
                  const toml::table& table, Settings& settings) {
   for (const auto& [key, node] : table) {
     if (table_name == "storage" && (key.str() == "root" || key.str() == "runroot")) {
-      std::string path;
-      read_string(file, node, key.str(), path);
-      (key.str() == "root" ? settings.data_root : settings.runtime_root) = path;
+      read_storage_path(file, node, key.str(),
+                        key.str() == "root" ? settings.data_root : settings.runtime_root);
       continue;
     }
     bool known = false;
     for (const auto& binding : kKeys) {
       if (binding.table != table_name || binding.key != key.str()) continue;
-      read_string(file, node, key.str(), settings.*binding.field);
+      read_bound(file, table_name, binding, node, settings);
       known = true;
     }
     if (!known)
       throw UsageError(fmt::format("{}: unknown key {}.{}", located(file, node.source()),
                                    table_name, key.str()));
   }
-}
-
-void check_choice(const std::string& what, const std::string& value,
-                  std::initializer_list<std::string_view> allowed) {
-  for (auto choice : allowed)
-    if (value == choice) return;
-  std::string list;
-  for (auto choice : allowed) list += (list.empty() ? "" : ", ") + std::string(choice);
-  throw UsageError(fmt::format("{} {}: not a valid value; use one of {}", what, value, list));
 }
 
 bool owned_private_directory(const std::filesystem::path& path, std::string& why) {
@@ -174,14 +207,16 @@ Context make_context(const ParsedCommand& globals) {
   } else {
     apply_config_file(xdg_dir("XDG_CONFIG_HOME", ".config") / "roost/config.toml", settings);
   }
-  for (const char* option : {"root", "runroot"})
+  for (const char* option : {"root", "runroot"}) {
     if (globals.has(option) && globals.value(option).empty())
       throw UsageError(fmt::format("--{} needs a directory, not an empty value", option));
+    if (globals.has(option)) check_absolute(fmt::format("--{}", option), globals.value(option));
+  }
   if (globals.has("root")) settings.data_root = globals.value("root");
   if (globals.has("runroot")) settings.runtime_root = globals.value("runroot");
   if (globals.has("storage-driver")) settings.storage_driver = globals.value("storage-driver");
-  check_choice("storage driver", settings.storage_driver, {"auto", "overlay", "fuse-overlayfs"});
-  check_choice("userns mode", settings.userns, {"auto", "single", "keep-id", "host"});
+  check_choice("storage driver", settings.storage_driver, kStorageDrivers);
+  check_choice("userns mode", settings.userns, kUsernsModes);
   if (!settings.runtime_root.empty())
     check_runtime_root(settings.runtime_root,
                        globals.has("runroot") ? "--runroot" : "the configured storage.runroot");

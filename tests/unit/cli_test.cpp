@@ -119,3 +119,46 @@ TEST(Config, ValuesApply) {
   EXPECT_EQ(settings.data_root, "/x");
   std::filesystem::remove(file);
 }
+
+TEST(Config, BadValueNamesFileLineAndColumn) {
+  auto file = std::filesystem::temp_directory_path() / "roost-config-bad-values.toml";
+  struct Case {
+    std::string text, message;
+  } cases[] = {
+      {"[storage]\ndriver = \"zfs\"\n",
+       ":2:10: storage.driver zfs: not a valid value; use one of auto, overlay, fuse-overlayfs"},
+      {"\n[containers]\nuserns = \"bogus\"\n",
+       ":3:10: containers.userns bogus: not a valid value; use one of auto, single, keep-id, "
+       "host"},
+      {"[storage]\nroot = \"store\"\n",
+       ":2:8: storage.root store: a relative path; give an absolute one such as " +
+           (std::filesystem::current_path() / "store").string()},
+      {"[storage]\nrunroot = \"run/roost\"\n", ":2:11: storage.runroot run/roost: a relative path"},
+  };
+  for (const auto& [text, message] : cases) {
+    std::ofstream(file) << text;
+    roost::cli::Settings settings;
+    try {
+      roost::cli::apply_config_file(file, settings);
+      ADD_FAILURE() << "accepted: " << text;
+    } catch (const UsageError& error) {
+      EXPECT_EQ(std::string(error.what()).rfind(file.string() + message, 0), 0u) << error.what();
+    }
+  }
+  std::filesystem::remove(file);
+}
+
+TEST(Config, RelativeRootOnTheCommandLineIsRefused) {
+  for (const char* option : {"--root", "--runroot"}) {
+    auto invocation = parse_arguments({option, "here/store", "images"});
+    try {
+      roost::cli::make_context(invocation.globals);
+      ADD_FAILURE() << option << " accepted a relative path";
+    } catch (const UsageError& error) {
+      EXPECT_EQ(std::string(error.what()),
+                std::string(option) +
+                    " here/store: a relative path; give an absolute one such as " +
+                    (std::filesystem::current_path() / "here/store").string());
+    }
+  }
+}
