@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 
 #include "common/error.hpp"
 #include "launcher/format_template.hpp"
@@ -43,6 +44,17 @@ std::string display_name(const std::string& command_name) {
   return command_name.empty() ? "roost" : "roost " + command_name;
 }
 
+bool is_finite_number(const std::string& value) {
+  double number = 0;
+  auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), number);
+  return error == std::errc() && end == value.data() + value.size() && std::isfinite(number);
+}
+
+std::string spelled_flag(const OptionSpec& option) {
+  std::string flag = "--" + std::string(option.long_name);
+  return option.short_name != 0 ? fmt::format("-{}/{}", option.short_name, flag) : flag;
+}
+
 void check_value(const std::string& where, const OptionSpec& option, const std::string& value) {
   if (option.kind == ValueKind::Choice && !(option.accepts_template && is_format_template(value)) &&
       std::find(option.choices.begin(), option.choices.end(), value) == option.choices.end()) {
@@ -52,12 +64,9 @@ void check_value(const std::string& where, const OptionSpec& option, const std::
     throw UsageError(fmt::format("{}: --{} {}: not a valid value; use one of {}", where,
                                  option.long_name, value, allowed));
   }
-  if (option.kind == ValueKind::Number) {
-    double number = 0;
-    auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), number);
-    if (error != std::errc() || end != value.data() + value.size())
-      throw UsageError(fmt::format("{}: --{} {}: not a number", where, option.long_name, value));
-  }
+  if (option.kind == ValueKind::Number && !is_finite_number(value))
+    throw UsageError(fmt::format("{}: {} {}: not a number; expected {}: {}", where,
+                                 spelled_flag(option), value, option.value_name, option.help));
 }
 
 class Parser {

@@ -74,9 +74,18 @@ TEST(Parse, ChoiceIsChecked) {
             "fuse-overlayfs");
 }
 
-TEST(Parse, NumberIsChecked) {
-  EXPECT_EQ(usage_error_of({"run", "--cpus", "half", "img"}),
-            "roost run: --cpus half: not a number");
+TEST(Parse, NumberIsCheckedNamingTheFlagTheValueAndTheForm) {
+  EXPECT_EQ(usage_error_of({"run", "--cpus", "abc", "img"}),
+            "roost run: --cpus abc: not a number; expected N: CPU limit in CPUs (0.5 is half of "
+            "one)");
+  EXPECT_EQ(usage_error_of({"logs", "--tail", "x", "c"}),
+            "roost logs: -n/--tail x: not a number; expected N: Only the last N lines");
+  EXPECT_EQ(usage_error_of({"stop", "-t", "abc", "c"}),
+            "roost stop: -t/--time abc: not a number; expected SECONDS: Seconds to wait after the "
+            "stop signal before SIGKILL (default: the container's --stop-timeout)");
+  EXPECT_NE(usage_error_of({"run", "--cpus=nan", "img"}).find("--cpus nan: not a number"),
+            std::string::npos);
+  EXPECT_EQ(usage_error_of({"run", "--cpus", "1.5", "img"}), "");
 }
 
 TEST(Parse, FlagWithoutValueRefusesOne) {
