@@ -1,7 +1,8 @@
 // The bash completion script: fixed helpers, then one function per command made from
-// the option table. It relies on bash-completion (_init_completion, _filedir) and keeps
-// COMP_WORDBREAKS as it is: words are read with ':' joined back (-n :) and the offered
-// names are trimmed back to what readline replaces (__ltrim_colon_completions).
+// the option table. It uses bash-completion (_init_completion, _filedir) when that is
+// loaded and plain COMP_WORDS and compgen when it is not, and keeps COMP_WORDBREAKS as
+// it is: words are read with ':' joined back and the offered names are trimmed back to
+// what readline replaces.
 
 #include <fmt/format.h>
 
@@ -12,6 +13,71 @@ namespace roost::cli {
 namespace {
 
 constexpr std::string_view kHelpers = R"script(
+# Sets cur, prev, words, cword and split as bash-completion's _init_completion -s -n :
+# does. Without bash-completion: COMP_WORDS with the runs of ':' and '=' that readline
+# split off joined back to their neighbours, then --flag=value split at the '='.
+_roost_init() {
+  if declare -F _init_completion >/dev/null; then
+    _init_completion -s -n :
+    return
+  fi
+  local i word glue=0
+  words=() cword=0 split=false COMPREPLY=()
+  for ((i = 0; i < ${#COMP_WORDS[@]}; i++)); do
+    word=${COMP_WORDS[i]}
+    if ((${#words[@]})) && { ((glue)) || [[ $word =~ ^[:=]+$ ]]; }; then
+      words[-1]+=$word
+    else
+      words+=("$word")
+    fi
+    glue=0
+    [[ $word =~ ^[:=]+$ ]] && glue=1
+    ((i == COMP_CWORD)) && cword=$((${#words[@]} - 1))
+  done
+  cur=${words[cword]} prev=${words[cword - 1]}
+  if [[ $cur == --?*=* ]]; then
+    prev=${cur%%=*} cur=${cur#*=} split=true
+  fi
+}
+
+# Files for $cur: with -d directories only; with 'tar|tar.gz' those endings and the
+# directories to look into; with nothing every file.
+_roost_files() {
+  if declare -F _filedir >/dev/null; then
+    _filedir "$@"
+    return
+  fi
+  compopt -o filenames 2>/dev/null
+  local entry extension
+  if [[ $1 == -d ]]; then
+    mapfile -t -O "${#COMPREPLY[@]}" COMPREPLY < <(compgen -d -- "$cur")
+    return
+  fi
+  while IFS= read -r entry; do
+    if [[ -z $1 || -d $entry ]]; then
+      COMPREPLY+=("$entry")
+      continue
+    fi
+    for extension in ${1//|/ }; do
+      [[ $entry == *."$extension" ]] && COMPREPLY+=("$entry") && break
+    done
+  done < <(compgen -f -- "$cur")
+}
+
+# readline replaces only what follows the last ':' of the word, so the offered names
+# lose what comes before it.
+_roost_trim_colon() {
+  if declare -F __ltrim_colon_completions >/dev/null; then
+    __ltrim_colon_completions "$cur"
+    return
+  fi
+  [[ $cur == *:* && $COMP_WORDBREAKS == *:* ]] || return 0
+  local prefix=${cur%"${cur##*:}"} i
+  for i in "${!COMPREPLY[@]}"; do
+    COMPREPLY[i]=${COMPREPLY[i]#"$prefix"}
+  done
+}
+
 # Offers those of the words "$@" that start with $cur.
 _roost_words() {
   local word
@@ -65,10 +131,10 @@ std::string value_action(const ValueCompletion& completion) {
       std::string pattern;
       for (auto extension : completion.extensions)
         pattern += (pattern.empty() ? "" : "|") + std::string(extension);
-      return pattern.empty() ? "_filedir" : "_filedir " + single_quoted(pattern);
+      return pattern.empty() ? "_roost_files" : "_roost_files " + single_quoted(pattern);
     }
     case Offer::Directories:
-      return "_filedir -d";
+      return "_roost_files -d";
     case Offer::Words: {
       std::string action = "_roost_words";
       for (const auto& word : completion.words) action += " " + shell_word(word);
@@ -183,12 +249,12 @@ std::string main_function(const CompletionTable& table) {
       for (const auto& flag : spellings(option))
         value_patterns += (value_patterns.empty() ? "" : "|") + shell_word(flag);
   std::string out = "_roost() {\n  local cur prev words cword split i\n";
-  out += "  _init_completion -s -n : || return\n";
+  out += "  _roost_init || return\n";
   out += "  for ((i = 1; i < cword; i++)); do\n    case ${words[i]} in\n";
   if (!value_patterns.empty()) out += fmt::format("      {}) i=$((i + 1)) ;;\n", value_patterns);
   out += "      -*) ;;\n      *) break ;;\n    esac\n  done\n";
   out += "  if ((i >= cword)); then\n    _roost_top\n  else\n    _roost_dispatch \"$i\"\n  fi\n";
-  return out + "  __ltrim_colon_completions \"$cur\"\n}\n\n";
+  return out + "  _roost_trim_colon\n}\n\n";
 }
 
 std::string global_args_function(const CompletionTable& table) {
@@ -219,7 +285,8 @@ std::string bash_script(const CompletionTable& table) {
   auto words = top_words(table);
   std::string out =
       "# bash completion for roost                                  -*- shell-script -*-\n"
-      "# Made from roost's option table by 'roost completion bash'. Needs bash-completion.\n";
+      "# Made from roost's option table by 'roost completion bash'. Uses bash-completion\n"
+      "# when it is loaded and works without it.\n";
   out += kHelpers;
   out += "\n" + global_args_function(table) + "\n";
   for (const auto& command : table.commands)

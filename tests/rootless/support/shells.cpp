@@ -16,10 +16,17 @@ namespace {
 
 // Runs the completion function that `complete -p roost` names, as readline would, for
 // each line given as: LINE WORD_COUNT WORDS...; each answer ends with a line "\x1e".
+// The first argument is "with" or "without" bash-completion.
 constexpr const char* kBashDriver = R"sh(
-source /usr/share/bash-completion/bash_completion || exit 3
-source "$1" || exit 3
-shift
+if [[ $1 == with ]]; then
+  source /usr/share/bash-completion/bash_completion || exit 3
+else
+  for helper in _init_completion _filedir __ltrim_colon_completions; do
+    ! declare -F "$helper" >/dev/null || exit 6
+  done
+fi
+source "$2" || exit 3
+shift 2
 spec=$(complete -p roost) || exit 4
 function=${spec#*-F }
 function=${function%% *}
@@ -121,6 +128,8 @@ const char* shell_name(Shell shell) {
   switch (shell) {
     case Shell::Bash:
       return "bash";
+    case Shell::PlainBash:
+      return "bash_without_bash_completion";
     case Shell::Zsh:
       return "zsh";
     case Shell::Fish:
@@ -171,7 +180,9 @@ Completer::Answers Completer::complete_all(Shell shell,
                                            const std::vector<std::string>& lines) const {
   switch (shell) {
     case Shell::Bash:
-      return bash(lines);
+      return bash(lines, true);
+    case Shell::PlainBash:
+      return bash(lines, false);
     case Shell::Zsh:
       return zsh(lines);
     case Shell::Fish:
@@ -180,8 +191,13 @@ Completer::Answers Completer::complete_all(Shell shell,
   return {};
 }
 
-Completer::Answers Completer::bash(const std::vector<std::string>& lines) const {
-  std::vector<std::string> argv = {"bash", "--norc", "--noprofile", (dir_ / "bash-driver").string(),
+Completer::Answers Completer::bash(const std::vector<std::string>& lines,
+                                   bool with_bash_completion) const {
+  std::vector<std::string> argv = {"bash",
+                                   "--norc",
+                                   "--noprofile",
+                                   (dir_ / "bash-driver").string(),
+                                   with_bash_completion ? "with" : "without",
                                    (dir_ / "roost.bash").string()};
   for (const auto& line : lines) {
     auto words = readline_words(line);

@@ -6,8 +6,12 @@
 
 namespace rootless {
 
-enum class Shell { Bash, Zsh, Fish };
-inline constexpr Shell kShells[] = {Shell::Bash, Shell::Zsh, Shell::Fish};
+// PlainBash is bash without the bash-completion package loaded.
+enum class Shell { Bash, PlainBash, Zsh, Fish };
+inline constexpr Shell kShells[] = {Shell::Bash, Shell::PlainBash, Shell::Zsh, Shell::Fish};
+inline bool is_bash(Shell shell) {
+  return shell == Shell::Bash || shell == Shell::PlainBash;
+}
 const char* shell_name(Shell shell);
 
 // The completion scripts under test, one per shell.
@@ -18,12 +22,12 @@ struct CompletionScripts {
 };
 
 // Asks the real shells what they offer for a command line, through each shell's own
-// completion machinery with roost's script loaded: bash-completion and the function
-// `complete -p roost` names, run with COMP_WORDS/COMP_CWORD/COMP_LINE/COMP_POINT as
-// readline sets them; zsh's compsys in an interactive zsh on a pty (zpty), where TAB is
-// complete-word and compadd is wrapped to record its matches; fish's `complete -C`.
-// The cursor is at the end of the line. Throws std::runtime_error, with the shell's
-// output, when a shell fails or hangs.
+// completion machinery with roost's script loaded: the function `complete -p roost`
+// names, with bash-completion loaded (Bash) or proven absent (PlainBash), run with
+// COMP_WORDS/COMP_CWORD/COMP_LINE/COMP_POINT as readline sets them; zsh's compsys in an
+// interactive zsh on a pty (zpty), where TAB is complete-word and compadd is wrapped to
+// record its matches; fish's `complete -C`. The cursor is at the end of the line.
+// Throws std::runtime_error, with the shell's output, when a shell fails or hangs.
 class Completer {
  public:
   // Writes the scripts into `dir`; `env` (KEY=VALUE) is the shells' whole environment
@@ -41,7 +45,7 @@ class Completer {
 
  private:
   using Answers = std::vector<std::vector<std::string>>;
-  Answers bash(const std::vector<std::string>& lines) const;
+  Answers bash(const std::vector<std::string>& lines, bool with_bash_completion) const;
   Answers zsh(const std::vector<std::string>& lines) const;
   Answers fish(const std::vector<std::string>& lines, bool descriptions = false) const;
 
