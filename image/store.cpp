@@ -473,7 +473,11 @@ std::optional<std::vector<ImageRecord>> StoreWork::try_commit(
   install_layers();
   std::vector<ImageRecord> records = read_records(store_.root());
   std::vector<ImageRecord> loaded;
-  for (const auto& image : images) loaded.push_back(record_image(records, image));
+  for (const auto& image : images) {
+    loaded.push_back(record_image(records, image));
+    // Other names the image already had are not this load's to report.
+    loaded.back().names = image.names;
+  }
   return loaded;
 }
 

@@ -35,7 +35,8 @@ class Store {
   explicit Store(std::filesystem::path root);
 
   // docker-archive (legacy and docker 25 layouts), oci-archive or an OCI layout
-  // directory; every blob's sha256 is verified. Returns the images loaded.
+  // directory; every blob's sha256 is verified. Returns the images loaded, each with the
+  // names the source gave it.
   std::vector<ImageRecord> load(const Reference& source);
 
   // A plain rootfs tarball as a one-layer image named `name` (canonicalised).

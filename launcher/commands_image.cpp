@@ -74,10 +74,10 @@ UniqueFd copy_stdin_to_unnamed_file(const std::filesystem::path& dir) {
   }
 }
 
-std::string display_names(const image::ImageRecord& record) {
-  if (record.names.empty()) return "sha256:" + record.id;
+std::string display_names(const LoadedImage& image) {
+  if (image.names.empty()) return "sha256:" + image.id;
   std::string names;
-  for (const auto& name : record.names) names += (names.empty() ? "" : ", ") + name;
+  for (const auto& name : image.names) names += (names.empty() ? "" : ", ") + name;
   return names;
 }
 
@@ -92,14 +92,40 @@ std::string human_size(uint64_t bytes) {
   return unit == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.3g} {}", value, units[unit]);
 }
 
-void print_image_rows(const image::ImageRecord& record) {
-  std::vector<std::string> names = record.names;
-  if (names.empty()) names.push_back("<none>:<none>");
-  for (const auto& name : names) {
-    auto colon = name.rfind(':');
-    fmt::print("{:<40} {:<12} {:<14} {:<22} {}\n", name.substr(0, colon), name.substr(colon + 1),
-               record.id.substr(0, 12), record.created.substr(0, 19), human_size(record.size));
+struct ImageRow {
+  std::string repository, tag, id, created, size;
+};
+
+std::vector<ImageRow> image_rows(const std::vector<image::ImageRecord>& records) {
+  std::vector<ImageRow> rows;
+  for (const auto& record : records) {
+    std::vector<std::string> names = record.names;
+    if (names.empty()) names.push_back("<none>:<none>");
+    for (const auto& name : names) {
+      auto colon = name.rfind(':');
+      rows.push_back({name.substr(0, colon), name.substr(colon + 1), record.id.substr(0, 12),
+                      record.created.substr(0, 19), human_size(record.size)});
+    }
   }
+  return rows;
+}
+
+// Columns as wide as their longest entry, so that long names and tags keep rows aligned.
+void print_image_table(const std::vector<ImageRow>& rows) {
+  ImageRow header = {"REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"};
+  size_t repository = header.repository.size(), tag = header.tag.size();
+  size_t created = header.created.size();
+  for (const auto& row : rows) {
+    repository = std::max(repository, row.repository.size());
+    tag = std::max(tag, row.tag.size());
+    created = std::max(created, row.created.size());
+  }
+  auto print = [&](const ImageRow& row) {
+    fmt::print("{:<{}}   {:<{}}   {:<12}   {:<{}}   {}\n", row.repository, repository, row.tag, tag,
+               row.id, row.created, created, row.size);
+  };
+  print(header);
+  for (const auto& row : rows) print(row);
 }
 
 nlohmann::json image_json(const image::ImageRecord& record) {
@@ -161,10 +187,8 @@ int cmd_load(const ParsedCommand& command, Context& context) {
       from_stdin ? fmt::format("/proc/self/fd/{}", piped.get()) : command.value("input");
   reference.transport =
       detect_archive(reference.path, from_stdin ? "from standard input" : "-i " + reference.path);
-  auto ids = load_into_store(context, reference);
-  image::Store store(context.settings.data_root);
-  for (const auto& id : ids)
-    if (auto record = store.find(id)) fmt::print("Loaded image: {}\n", display_names(*record));
+  for (const auto& image : load_into_store(context, reference))
+    fmt::print("Loaded image: {}\n", display_names(image));
   return 0;
 }
 
@@ -200,9 +224,7 @@ int cmd_images(const ParsedCommand& command, Context& context) {
     for (const auto& record : records) fmt::print("{}\n", record.id.substr(0, 12));
     return 0;
   }
-  fmt::print("{:<40} {:<12} {:<14} {:<22} {}\n", "REPOSITORY", "TAG", "IMAGE ID", "CREATED",
-             "SIZE");
-  for (const auto& record : records) print_image_rows(record);
+  print_image_table(image_rows(records));
   return 0;
 }
 

@@ -26,7 +26,38 @@ userns::MapMode map_mode(const std::string& mode) {
 
 }  // namespace
 
-std::vector<std::string> load_into_store(const Context& context,
+namespace {
+
+// One image a line: its id, then its names, separated by tabs (names hold none).
+std::string loaded_lines(const std::vector<image::ImageRecord>& records) {
+  std::string text;
+  for (const auto& record : records) {
+    text += record.id;
+    for (const auto& name : record.names) text += "\t" + name;
+    text += "\n";
+  }
+  return text;
+}
+
+std::vector<LoadedImage> parse_loaded_lines(const std::string& text) {
+  std::vector<LoadedImage> loaded;
+  for (size_t start = 0, end; (end = text.find('\n', start)) != std::string::npos;
+       start = end + 1) {
+    std::string line = text.substr(start, end - start);
+    auto tab = line.find('\t');
+    loaded.push_back({line.substr(0, tab), {}});
+    while (tab != std::string::npos) {
+      auto next = line.find('\t', tab + 1);
+      loaded.back().names.push_back(line.substr(tab + 1, next - tab - 1));
+      tab = next;
+    }
+  }
+  return loaded;
+}
+
+}  // namespace
+
+std::vector<LoadedImage> load_into_store(const Context& context,
                                          const image::Reference& reference) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) < 0) throw_errno("create a pipe");
@@ -34,10 +65,8 @@ std::vector<std::string> load_into_store(const Context& context,
   UniqueFd write_end(fds[1]);
   in_user_namespace(context, [&] {
     read_end.reset();
-    std::string ids;
-    for (const auto& record : image::Store(context.settings.data_root).load(reference))
-      ids += record.id + "\n";
-    if (::write(write_end.get(), ids.data(), ids.size()) != static_cast<ssize_t>(ids.size()))
+    std::string text = loaded_lines(image::Store(context.settings.data_root).load(reference));
+    if (::write(write_end.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
       throw_errno("report the loaded images");
     return 0;
   });
@@ -47,20 +76,17 @@ std::vector<std::string> load_into_store(const Context& context,
   ssize_t n;
   while ((n = ::read(read_end.get(), buffer, sizeof buffer)) > 0)
     text.append(buffer, static_cast<size_t>(n));
-  std::vector<std::string> ids;
-  for (size_t start = 0, end; (end = text.find('\n', start)) != std::string::npos; start = end + 1)
-    ids.push_back(text.substr(start, end - start));
-  return ids;
+  return parse_loaded_lines(text);
 }
 
 namespace {
 
 image::ImageRecord load_and_report(const Context& context, const image::Reference& reference,
                                    const std::string& text) {
-  auto ids = load_into_store(context, reference);
+  auto loaded = load_into_store(context, reference);
   image::Store store(context.settings.data_root);
-  if (!ids.empty())
-    if (auto record = store.find(ids.front())) return *record;
+  if (!loaded.empty())
+    if (auto record = store.find(loaded.front().id)) return *record;
   throw Error(fmt::format("image {}: the archive holds no image", text));
 }
 

@@ -13,8 +13,13 @@ userns::Maps caller_maps(const Context& context, const std::string& mode);
 // layer files can be created and deleted with their owners; returns its status.
 int in_user_namespace(const Context& context, const std::function<int()>& work);
 
-// Loads every image of an archive or layout in the user namespace; returns their ids.
-std::vector<std::string> load_into_store(const Context& context, const image::Reference& reference);
+struct LoadedImage {
+  std::string id;
+  std::vector<std::string> names;  // those the archive gave, not others the image had
+};
+
+// Loads every image of an archive or layout in the user namespace.
+std::vector<LoadedImage> load_into_store(const Context& context, const image::Reference& reference);
 
 // Finds IMAGE in the store; a transport reference (oci:, docker-archive:, ...) not yet
 // loaded is loaded first. Throws Error naming the image and how to get it.

@@ -111,6 +111,36 @@ TEST_F(Images, ImportsPlainRootfsTarball) {
   }
 }
 
+// Other names of the same image id were given by other archives or by tag, not by this one.
+TEST_F(Images, LoadReportsOnlyTheNamesTheArchiveGave) {
+  std::string image = load_busybox();
+  require_success(roost({"tag", image, "localhost/other-name:7"}), "tag");
+  Outcome loaded = load_file(fixtures::busybox_docker_archive());
+  ASSERT_EQ(loaded.exit_code, 0) << loaded.describe();
+  EXPECT_EQ(loaded.out, "Loaded image: " + image + "\n");
+  Outcome listed = roost({"images", "--format", "{{.Repository}}:{{.Tag}}"});
+  EXPECT_EQ(lines_of(listed.out).size(), 2u) << "the tag stays: " << listed.describe();
+}
+
+TEST_F(Images, TableColumnsFitLongNamesAndTags) {
+  std::string image = load_busybox();
+  std::string long_tag = "a-tag-longer-than-twelve-characters";
+  std::string long_name = "localhost/a/repository/name/longer/than/forty/characters/in/all";
+  require_success(roost({"tag", image, long_name + ":" + long_tag}), "tag");
+  Outcome listed = roost({"images"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.describe();
+  auto lines = lines_of(listed.out);
+  ASSERT_EQ(lines.size(), 3u) << listed.describe();
+  for (const char* column : {"TAG", "IMAGE ID", "CREATED", "SIZE"}) {
+    size_t at = lines[0].find(column);
+    for (const auto& line : lines) {
+      EXPECT_EQ(line.substr(at - 3, 3), "   ") << column << " in\n" << listed.out;
+      EXPECT_NE(line[at], ' ') << column << " in\n" << listed.out;
+    }
+  }
+  EXPECT_NE(listed.out.find(long_tag), std::string::npos) << listed.out;
+}
+
 TEST_F(Images, RmiRemovesTheImageAndItsLayers) {
   std::string image = load_busybox();
   ASSERT_FALSE(layer_dirs().empty()) << "no unpacked layer under " << installation().root();
