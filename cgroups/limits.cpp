@@ -17,10 +17,11 @@ constexpr std::string_view kSizeForm =
     "such as 64m or 1.5g";
 constexpr std::string_view kWeightForm = "a whole number from 1 to 10000 (100 is the default)";
 
-// "--memory 12q" on the command line, "memory = "12q" in FILE" from a configuration file.
+// "--memory 12q" on the command line, "FILE:3:10: memory = "12q"" from a configuration
+// file.
 std::string quoted(std::string_view key, const LimitText& text) {
   if (text.source.empty()) return fmt::format("--{} {}", key, text.value);
-  return fmt::format("{} = \"{}\" in {}", key, text.value, text.source);
+  return fmt::format("{}: {} = \"{}\"", text.source, config_key(key), text.value);
 }
 
 std::string lowercase(std::string_view text) {
@@ -232,10 +233,24 @@ void LimitRequest::set(std::string_view key, std::string value, std::string sour
   values.insert_or_assign(std::string(key), LimitText{std::move(value), std::move(source)});
 }
 
-LimitRequest config_limits(const std::map<std::string, std::string>& entries,
-                           const std::string& file) {
+std::string config_key(std::string_view limit_key) {
+  std::string key(limit_key);
+  std::replace(key.begin(), key.end(), '-', '_');
+  return key;
+}
+
+LimitRequest config_limits(const std::vector<ConfigLimit>& entries) {
   LimitRequest request;
-  for (const auto& [key, value] : entries) request.set(key, value, file);
+  for (const auto& entry : entries) {
+    auto limit = std::find_if(std::begin(kLimitKeys), std::end(kLimitKeys),
+                              [&](std::string_view key) { return config_key(key) == entry.key; });
+    if (limit == std::end(kLimitKeys))
+      throw UsageError(
+          fmt::format("{}: unknown key limits.{}; the keys of [limits] are memory, memory_swap, "
+                      "memory_reservation, cpus, cpu_weight, cpu_shares, pids_limit and io_weight",
+                      entry.location, entry.key));
+    request.set(*limit, entry.value, entry.location);
+  }
   return request;
 }
 

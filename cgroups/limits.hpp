@@ -20,7 +20,8 @@ inline constexpr std::string_view kLimitKeys[] = {"memory",     "memory-swap", "
 bool is_limit_key(std::string_view key);
 
 // One limit as the user wrote it, and where: on the command line (source empty) or in a
-// configuration file (source is its path), so that a message points at the right place.
+// configuration file (source is FILE:LINE:COLUMN), so that a message points at the right
+// place.
 struct LimitText {
   std::string value;
   std::string source;
@@ -35,10 +36,20 @@ struct LimitRequest {
   bool empty() const { return values.empty(); }
 };
 
-// config.toml's limit keys (key/value text, as the file gives them) as a request whose
-// messages name `file`.
-LimitRequest config_limits(const std::map<std::string, std::string>& entries,
-                           const std::string& file);
+// "memory_swap" for "memory-swap": how config.toml's [limits] table spells a limit key.
+std::string config_key(std::string_view limit_key);
+
+// One entry of config.toml's [limits] table: the key as the file spells it, the value as
+// text, and where it stands (FILE:LINE:COLUMN) for messages.
+struct ConfigLimit {
+  std::string key;
+  std::string value;
+  std::string location;
+};
+
+// The [limits] entries of one file as a request whose messages name each entry's
+// location. Throws UsageError, naming the location, for a key that is not a limit.
+LimitRequest config_limits(const std::vector<ConfigLimit>& entries);
 
 // The command line over the configured defaults. --memory also drops a configured
 // memory-swap (it was meant for the configured memory), and --cpu-weight and

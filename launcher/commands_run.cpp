@@ -8,7 +8,6 @@
 #include <charconv>
 #include <regex>
 
-#include "cgroups/limits.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "image/config.hpp"
@@ -16,6 +15,7 @@
 #include "launcher/containers.hpp"
 #include "launcher/launch.hpp"
 #include "launcher/lifecycle.hpp"
+#include "launcher/limit_defaults.hpp"
 #include "launcher/plan.hpp"
 #include "launcher/runtime.hpp"
 #include "launcher/signals.hpp"
@@ -168,8 +168,6 @@ void apply_log_options(const ParsedCommand& command, ContainerSettings& settings
 ContainerSettings container_settings(const ParsedCommand& command,
                                      const image::ImageConfig& config) {
   ContainerSettings settings;
-  for (auto key : cgroups::kLimitKeys)
-    if (command.has(key)) settings.limits[std::string(key)] = command.value(key);
   settings.cgroups_disabled = command.value("cgroups") == "disabled";
   settings.cgroups_split = command.value("cgroups") == "split";
   settings.sdnotify = command.value("sdnotify");
@@ -214,7 +212,9 @@ ContainerRecord create_container(const ParsedCommand& command, Context& context,
   image::check_platform(image.config, command.positionals[0]);
   ContainerRecord record;
   record.settings = container_settings(command, image.config);
-  plan_scope(record.settings);
+  auto limits = container_limits(command, context.settings.limit_defaults);
+  record.settings.limits = limits.values;
+  naming_configured_limits(limits, [&] { plan_scope(record.settings); });
   auto plan = make_plan(command, context, image);
   auto env = environment_input(command);
   plan.env = environment(env, image, plan);

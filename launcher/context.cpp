@@ -10,6 +10,7 @@
 #include <toml++/toml.h>
 #include <algorithm>
 #include <cstdlib>
+#include <vector>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -115,6 +116,27 @@ void apply_table(const std::filesystem::path& file, std::string_view table_name,
   }
 }
 
+// A limit may be written as in docker's options ("64m", "0.5") or as a bare TOML number.
+std::string limit_value_text(const std::filesystem::path& file, const toml::key& key,
+                             const toml::node& node) {
+  if (auto text = node.value_exact<std::string>()) return *text;
+  if (auto whole = node.value_exact<int64_t>()) return std::to_string(*whole);
+  if (auto decimal = node.value_exact<double>()) return fmt::format("{}", *decimal);
+  throw UsageError(fmt::format("{}: limits.{} must be a string or a number",
+                               located(file, node.source()), key.str()));
+}
+
+// A later file's [limits] replace an earlier one's as options replace both (see
+// with_defaults): a memory set here drops a memory_swap set for another memory.
+void apply_limits(const std::filesystem::path& file, const toml::table& table, Settings& settings) {
+  std::vector<cgroups::ConfigLimit> entries;
+  for (const auto& [key, node] : table)
+    entries.push_back(
+        {std::string(key.str()), limit_value_text(file, key, node), located(file, node.source())});
+  settings.limit_defaults =
+      cgroups::with_defaults(cgroups::config_limits(entries), settings.limit_defaults);
+}
+
 bool owned_private_directory(const std::filesystem::path& path, std::string& why) {
   struct stat st;
   if (::lstat(path.c_str(), &st) < 0) {
@@ -170,6 +192,10 @@ void apply_config_file(const std::filesystem::path& file, Settings& settings) {
     const toml::table* table = node.as_table();
     if (table == nullptr)
       throw UsageError(fmt::format("{}: unknown key {}", located(file, node.source()), name.str()));
+    if (name.str() == "limits") {
+      apply_limits(file, *table, settings);
+      continue;
+    }
     if (name.str() != "storage" && name.str() != "containers" && name.str() != "userns")
       throw UsageError(
           fmt::format("{}: unknown table [{}]", located(file, node.source()), name.str()));

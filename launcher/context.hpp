@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <string>
 
+#include "cgroups/limits.hpp"
 #include "launcher/options.hpp"
 
 namespace roost::cli {
@@ -16,6 +17,9 @@ struct Settings {
   std::string userns = "auto";
   std::string subuid_file = "/etc/subuid";
   std::string subgid_file = "/etc/subgid";
+  // [limits]: defaults for run and create, under their options; each message names the
+  // file, line and column of the value.
+  cgroups::LimitRequest limit_defaults;
 };
 
 struct Context {

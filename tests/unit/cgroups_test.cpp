@@ -275,27 +275,35 @@ TEST(ParseLimits, NothingAskedIsEmpty) {
   EXPECT_FALSE(parsed({{"pids-limit", "-1"}}).empty());
 }
 
-TEST(ParseLimits, ConfigValuesNameTheKeyAndTheFile) {
-  auto defaults = config_limits({{"memory", "12q"}}, "/home/u/.config/roost/config.toml");
+TEST(ParseLimits, ConfigValuesNameTheKeyAndTheirPlace) {
+  auto defaults = config_limits({{"memory_swap", "12q", "/home/u/.config/roost/config.toml:4:15"},
+                                 {"memory", "1g", "/home/u/.config/roost/config.toml:3:10"}});
   EXPECT_EQ(error_of([&] { parse_limits(defaults); }),
-            "memory = \"12q\" in /home/u/.config/roost/config.toml: not a size; use a number of "
-            "bytes with an optional unit b, k, m, g or t (also kb, mb, gb, tb; any case), such "
-            "as 64m or 1.5g");
+            "/home/u/.config/roost/config.toml:4:15: memory_swap = \"12q\": not a size; use a "
+            "number of bytes with an optional unit b, k, m, g or t (also kb, mb, gb, tb; any "
+            "case), such as 64m or 1.5g, or -1 for unlimited swap");
   EXPECT_EQ(error_of([] {
-              config_limits({{"memroy", "1g"}}, "/etc/roost/config.toml");
+              config_limits({{"memroy", "1g", "/etc/roost/config.toml:2:10"}});
             }),
-            "/etc/roost/config.toml: memroy is not a resource limit; the limits are memory, "
-            "memory-swap, memory-reservation, cpus, cpu-weight, cpu-shares, pids-limit and "
-            "io-weight");
+            "/etc/roost/config.toml:2:10: unknown key limits.memroy; the keys of [limits] are "
+            "memory, memory_swap, memory_reservation, cpus, cpu_weight, cpu_shares, pids_limit "
+            "and io_weight");
+  EXPECT_EQ(error_of([] {
+              config_limits({{"pids-limit", "5", "/etc/roost/config.toml:2:14"}});
+            }),
+            "/etc/roost/config.toml:2:14: unknown key limits.pids-limit; the keys of [limits] are "
+            "memory, memory_swap, memory_reservation, cpus, cpu_weight, cpu_shares, pids_limit "
+            "and io_weight");
   EXPECT_EQ(error_of([] { LimitRequest().set("cpu", "1"); }),
             "cpu is not a resource limit; the limits are memory, memory-swap, "
             "memory-reservation, cpus, cpu-weight, cpu-shares, pids-limit and io-weight");
 }
 
 TEST(ParseLimits, CommandLineOverConfiguredDefaults) {
-  auto defaults = config_limits(
-      {{"memory", "1g"}, {"memory-swap", "2g"}, {"cpu-shares", "512"}, {"pids-limit", "100"}},
-      "/etc/roost/config.toml");
+  auto defaults = config_limits({{"memory", "1g", "/etc/roost/config.toml:2:10"},
+                                 {"memory_swap", "2g", "/etc/roost/config.toml:3:15"},
+                                 {"cpu_shares", "512", "/etc/roost/config.toml:4:14"},
+                                 {"pids_limit", "100", "/etc/roost/config.toml:5:14"}});
   auto alone = parse_limits(with_defaults({}, defaults));
   EXPECT_EQ(alone.memory_max, kGiB);
   EXPECT_EQ(alone.memory_swap_max, kGiB);

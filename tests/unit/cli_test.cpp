@@ -171,3 +171,55 @@ TEST(Config, RelativeRootOnTheCommandLineIsRefused) {
     }
   }
 }
+
+TEST(Config, LimitsTableGivesDefaultsWithTheirPlace) {
+  auto file = std::filesystem::temp_directory_path() / "roost-config-limits.toml";
+  std::ofstream(file) << "[limits]\nmemory = \"1g\"\ncpus = 0.5\npids_limit = 100\n";
+  roost::cli::Settings settings;
+  roost::cli::apply_config_file(file, settings);
+  const auto& values = settings.limit_defaults.values;
+  ASSERT_EQ(values.size(), 3u);
+  EXPECT_EQ(values.at("memory").value, "1g");
+  EXPECT_EQ(values.at("memory").source, file.string() + ":2:10");
+  EXPECT_EQ(values.at("cpus").value, "0.5");
+  EXPECT_EQ(values.at("pids-limit").value, "100");
+  EXPECT_EQ(values.at("pids-limit").source, file.string() + ":4:14");
+  std::filesystem::remove(file);
+}
+
+TEST(Config, LaterFileLimitsReplaceEarlierOnes) {
+  auto system = std::filesystem::temp_directory_path() / "roost-config-limits-system.toml";
+  auto user = std::filesystem::temp_directory_path() / "roost-config-limits-user.toml";
+  std::ofstream(system) << "[limits]\nmemory = \"1g\"\nmemory_swap = \"2g\"\npids_limit = 50\n";
+  std::ofstream(user) << "[limits]\nmemory = \"4g\"\n";
+  roost::cli::Settings settings;
+  roost::cli::apply_config_file(system, settings);
+  roost::cli::apply_config_file(user, settings);
+  const auto& values = settings.limit_defaults.values;
+  EXPECT_EQ(values.at("memory").value, "4g");
+  EXPECT_FALSE(values.contains("memory-swap")) << "a swap total meant for another memory kept";
+  EXPECT_EQ(values.at("pids-limit").value, "50");
+  std::filesystem::remove(system);
+  std::filesystem::remove(user);
+}
+
+TEST(Config, LimitsErrorsNameFileLineAndColumn) {
+  auto file = std::filesystem::temp_directory_path() / "roost-config-limits-bad.toml";
+  auto error_for = [&](const std::string& content) {
+    std::ofstream(file) << content;
+    roost::cli::Settings settings;
+    try {
+      roost::cli::apply_config_file(file, settings);
+    } catch (const UsageError& error) {
+      return std::string(error.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(error_for("[limits]\nmemroy = \"1g\"\n"),
+            file.string() +
+                ":2:10: unknown key limits.memroy; the keys of [limits] are memory, memory_swap, "
+                "memory_reservation, cpus, cpu_weight, cpu_shares, pids_limit and io_weight");
+  EXPECT_EQ(error_for("[limits]\n\ncpus = true\n"),
+            file.string() + ":3:8: limits.cpus must be a string or a number");
+  std::filesystem::remove(file);
+}
