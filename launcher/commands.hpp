@@ -23,6 +23,7 @@ int cmd_restart(const ParsedCommand& command, Context& context);
 int cmd_wait(const ParsedCommand& command, Context& context);
 int cmd_inspect(const ParsedCommand& command, Context& context);
 int cmd_logs(const ParsedCommand& command, Context& context);
+int cmd_stats(const ParsedCommand& command, Context& context);
 int cmd_exec(const ParsedCommand& command, Context& context);
 int cmd_container_prune(const ParsedCommand& command, Context& context);
 int cmd_attach(const ParsedCommand& command, Context& context);
