@@ -5,7 +5,7 @@
 #include "common/error.hpp"
 #include "launcher/commands.hpp"
 #include "launcher/containers.hpp"
-#include "launcher/logs.hpp"
+#include "launcher/journal.hpp"
 
 namespace roost::cli {
 
@@ -40,10 +40,14 @@ int cmd_logs(const ParsedCommand& command, Context& context) {
   if (record.settings.log_driver == "none")
     throw UsageError(fmt::format("container {} keeps no log: it was created with --log-driver none",
                                  record.name));
-  print_log(store.log_path(record.id), query, [&] {
+  auto still_running = [&] {
     auto now = store.find(record.id);
     return now && is_active(*now);
-  });
+  };
+  if (record.settings.log_driver == "journald")
+    print_journal(record.id, query, still_running);
+  else
+    print_log(store.log_path(record.id), query, still_running);
   return 0;
 }
 

@@ -13,6 +13,7 @@
 #include "image/config.hpp"
 #include "launcher/commands.hpp"
 #include "launcher/containers.hpp"
+#include "launcher/journal.hpp"
 #include "launcher/launch.hpp"
 #include "launcher/lifecycle.hpp"
 #include "launcher/limit_defaults.hpp"
@@ -154,10 +155,14 @@ uint64_t parse_byte_size(const std::string& text, const std::string& what) {
 }
 
 void apply_log_options(const ParsedCommand& command, ContainerSettings& settings) {
-  settings.log_driver = command.value("log-driver", "k8s-file");
+  settings.log_driver =
+      command.has("log-driver") ? command.value("log-driver") : default_log_driver();
   for (const auto& option : command.all("log-opt")) {
     auto equals = option.find('=');
     std::string key = option.substr(0, equals);
+    if (settings.log_driver != "k8s-file")
+      throw UsageError(fmt::format("--log-opt {}: the {} log driver takes no options", option,
+                                   settings.log_driver));
     if (key != "max-size" || equals == std::string::npos)
       throw UsageError(fmt::format(
           "--log-opt {}: unknown log option; the k8s-file driver takes max-size=SIZE", option));

@@ -16,8 +16,8 @@
 #include "common/fs.hpp"
 #include "launcher/attach.hpp"
 #include "launcher/descriptors.hpp"
+#include "launcher/journal.hpp"
 #include "launcher/launch.hpp"
-#include "launcher/logs.hpp"
 #include "launcher/service_hooks.hpp"
 
 namespace roost::cli {
@@ -25,14 +25,6 @@ namespace roost::cli {
 namespace {
 
 constexpr const char* kStarted = "ok";
-
-// Where the container's output goes, by its log driver.
-OutputSink output_sink(const ContainerStore& store, const ContainerRecord& record,
-                       std::optional<LogWriter>& writer) {
-  if (record.settings.log_driver == "none") return [](Stream, std::string_view) {};
-  writer.emplace(store.log_path(record.id), record.settings.log_max_size);
-  return [&writer](Stream stream, std::string_view data) { writer->write(stream, data); };
-}
 
 void tell_launcher(UniqueFd& ready, const std::string& message) {
   if (!ready) return;
@@ -44,13 +36,12 @@ void tell_launcher(UniqueFd& ready, const std::string& message) {
 void monitor_container(const Context& context, const ContainerStore& store,
                        const ContainerRecord& record, UniqueFd& ready) {
   auto plan = plan_for_start(store, record);
-  std::optional<LogWriter> writer;
+  auto log = container_log(store, record);
   std::optional<AttachServer> attach;
-  auto to_log = output_sink(store, record, writer);
   MonitorIo io;
   io.capture = true;
   io.sink = [&](Stream stream, std::string_view data) {
-    to_log(stream, data);
+    log.write(stream, data);
     if (attach) attach->broadcast(data);
   };
   io.peer_for_terminal = [&](int terminal) -> RelayPeer* {

@@ -69,14 +69,7 @@ UniqueFd open_for_append(const std::filesystem::path& path) {
   return fd;
 }
 
-struct Record {
-  UnixNanos time = 0;
-  Stream stream = Stream::Stdout;
-  bool partial = false;
-  std::string_view text;
-};
-
-std::optional<Record> parse_record(std::string_view line) {
+std::optional<LogRecord> parse_record(std::string_view line) {
   auto first = line.find(' ');
   if (first == std::string_view::npos) return std::nullopt;
   auto second = line.find(' ', first + 1);
@@ -84,7 +77,7 @@ std::optional<Record> parse_record(std::string_view line) {
   auto time = parse_rfc3339(line.substr(0, first));
   auto stream = line.substr(first + 1, second - first - 1);
   if (!time || (stream != "stdout" && stream != "stderr")) return std::nullopt;
-  Record record;
+  LogRecord record;
   record.time = *time;
   record.stream = stream == "stdout" ? Stream::Stdout : Stream::Stderr;
   record.partial = line[second + 1] == 'P';
@@ -101,75 +94,15 @@ uint64_t count_lines(const std::filesystem::path& path) {
   return lines;
 }
 
-// A line as the container wrote it, newline included when it had one.
-struct Line {
-  UnixNanos time = 0;
-  Stream stream = Stream::Stdout;
-  std::string text;
-};
-
-// Joins pieces into lines and hands on those the query wants.
-class LineAssembler {
- public:
-  LineAssembler(const LogQuery& query) : query_(query) {}
-
-  // Returns whether the record closed a line.
-  bool add_record_line(std::string_view raw) {
-    auto record = parse_record(raw);
-    if (!record) {
-      spdlog::debug("skipping a malformed log record: {}", raw.substr(0, 80));
-      return false;
-    }
-    auto& pending = pending_[static_cast<int>(record->stream)];
-    if (!pending) pending = Line{record->time, record->stream, {}};
-    pending->text.append(record->text);
-    if (record->partial) return false;
-    pending->text.push_back('\n');
-    emit(std::move(*pending));
-    pending.reset();
-    return true;
+// Returns whether the record closed a line.
+bool add_record_line(LineAssembler& lines, std::string_view raw) {
+  auto record = parse_record(raw);
+  if (!record) {
+    spdlog::debug("skipping a malformed log record: {}", raw.substr(0, 80));
+    return false;
   }
-
-  // The log ended: pieces without a closing newline are lines too.
-  void finish() {
-    for (auto& pending : pending_)
-      if (pending) {
-        emit(std::move(*pending));
-        pending.reset();
-      }
-  }
-
-  // Lines held back for --tail are printed; later ones go out as they come.
-  void release_tail() {
-    for (const auto& line : tail_) print(line);
-    tail_.clear();
-    tail_done_ = true;
-  }
-
- private:
-  void emit(Line line) {
-    if (query_.since && line.time < *query_.since) return;
-    if (query_.until && line.time > *query_.until) return;
-    if (!query_.tail || tail_done_) {
-      print(line);
-      return;
-    }
-    tail_.push_back(std::move(line));
-    if (tail_.size() > *query_.tail) tail_.pop_front();
-  }
-
-  void print(const Line& line) const {
-    int fd = line.stream == Stream::Stdout ? STDOUT_FILENO : STDERR_FILENO;
-    std::string text =
-        query_.timestamps ? format_timestamp(line.time) + " " + line.text : line.text;
-    write_fully(fd, text);
-  }
-
-  const LogQuery& query_;
-  std::array<std::optional<Line>, 2> pending_;
-  std::deque<Line> tail_;
-  bool tail_done_ = false;
-};
+  return lines.add(*record);
+}
 
 // Reads one log file from where it was left, record line by record line; a record
 // still being written (no newline yet) waits for the next read.
@@ -199,7 +132,7 @@ class LogFileReader {
       buffer_.append(chunk, static_cast<size_t>(n));
       size_t start = 0;
       for (size_t end; (end = buffer_.find('\n', start)) != std::string::npos; start = end + 1) {
-        if (lines.add_record_line(std::string_view(buffer_).substr(start, end - start))) ++lines_;
+        if (add_record_line(lines, std::string_view(buffer_).substr(start, end - start))) ++lines_;
       }
       buffer_.erase(0, start);
     }
@@ -278,6 +211,48 @@ void follow(const std::filesystem::path& path, LogFileReader current, LineAssemb
 }
 
 }  // namespace
+
+bool LineAssembler::add(const LogRecord& record) {
+  auto& pending = pending_[static_cast<int>(record.stream)];
+  if (!pending) pending = Line{record.time, record.stream, {}};
+  pending->text.append(record.text);
+  if (record.partial) return false;
+  pending->text.push_back('\n');
+  emit(std::move(*pending));
+  pending.reset();
+  return true;
+}
+
+void LineAssembler::finish() {
+  for (auto& pending : pending_)
+    if (pending) {
+      emit(std::move(*pending));
+      pending.reset();
+    }
+}
+
+void LineAssembler::release_tail() {
+  for (const auto& line : tail_) print(line);
+  tail_.clear();
+  tail_done_ = true;
+}
+
+void LineAssembler::emit(Line line) {
+  if (query_.since && line.time < *query_.since) return;
+  if (query_.until && line.time > *query_.until) return;
+  if (!query_.tail || tail_done_) {
+    print(line);
+    return;
+  }
+  tail_.push_back(std::move(line));
+  if (tail_.size() > *query_.tail) tail_.pop_front();
+}
+
+void LineAssembler::print(const Line& line) const {
+  int fd = line.stream == Stream::Stdout ? STDOUT_FILENO : STDERR_FILENO;
+  std::string text = query_.timestamps ? format_timestamp(line.time) + " " + line.text : line.text;
+  write_fully(fd, text);
+}
 
 LogWriter::LogWriter(std::filesystem::path path, uint64_t max_size)
     : path_(std::move(path)), max_size_(max_size == 0 ? kDefaultLogMaxSize : max_size) {

@@ -2,7 +2,9 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -62,6 +64,44 @@ struct LogQuery {
   std::optional<size_t> tail;  // the last N lines only
   bool timestamps = false;     // each line starts with its time
   bool follow = false;
+};
+
+// One record of a log as a driver stores it: a whole line (without its newline) or a
+// piece of one that goes on in the next record of the same stream.
+struct LogRecord {
+  UnixNanos time = 0;
+  Stream stream = Stream::Stdout;
+  bool partial = false;
+  std::string_view text;
+};
+
+// Joins records into lines, newline included when the line had one, and prints those the
+// query wants to stdout or stderr as the container wrote them.
+class LineAssembler {
+ public:
+  explicit LineAssembler(const LogQuery& query) : query_(query) {}
+
+  // Returns whether the record closed a line.
+  bool add(const LogRecord& record);
+  // The log ended: pieces without a closing newline are lines too.
+  void finish();
+  // Lines held back for --tail are printed; later ones go out as they come.
+  void release_tail();
+
+ private:
+  struct Line {
+    UnixNanos time = 0;
+    Stream stream = Stream::Stdout;
+    std::string text;
+  };
+
+  void emit(Line line);
+  void print(const Line& line) const;
+
+  const LogQuery& query_;
+  std::array<std::optional<Line>, 2> pending_;
+  std::deque<Line> tail_;
+  bool tail_done_ = false;
 };
 
 // Prints the lines of a container's log (the rotated files oldest first, then FILE) to

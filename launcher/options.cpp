@@ -19,7 +19,7 @@ const std::vector<std::string_view> kUsernsModes = {"auto", "single", "keep-id",
 const std::vector<std::string_view> kNetworkModes = {"host", "none"};
 const std::vector<std::string_view> kCgroupsModes = {"enabled", "disabled", "split"};
 const std::vector<std::string_view> kSdnotifyModes = {"conmon", "container", "ignore"};
-const std::vector<std::string_view> kLogDrivers = {"k8s-file", "none"};
+const std::vector<std::string_view> kLogDrivers = {"journald", "k8s-file", "none"};
 
 std::vector<OptionSpec> run_options() {
   return {
@@ -63,7 +63,8 @@ std::vector<OptionSpec> run_options() {
       {"userns", 0, K::Choice, "MODE", "User namespace: auto, single, keep-id, host", kUsernsModes},
       {"init", 0, K::None, "", "Run a small init as PID 1 that reaps and forwards signals"},
       {"log-driver", 0, K::Choice, "DRIVER",
-       "Where a detached container's output goes: k8s-file (read by 'roost logs') or none",
+       "Where the container's output is kept for 'roost logs': journald, k8s-file or none "
+       "(default: journald when the journal is kept on disk, else k8s-file)",
        kLogDrivers},
       {"log-opt",
        0,

@@ -1,0 +1,188 @@
+#include "launcher/journal.hpp"
+
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <systemd/sd-journal.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstring>
+#include <memory>
+
+#include "common/error.hpp"
+
+namespace roost::cli {
+
+namespace {
+
+constexpr const char* kJournalSocket = "/run/systemd/journal/socket";
+constexpr const char* kPersistentJournal = "/var/log/journal";
+constexpr const char* kPartialField = "CONTAINER_PARTIAL_MESSAGE";
+constexpr auto kFollowInterval = std::chrono::milliseconds(100);
+
+bool is_socket(const char* path) {
+  struct stat st;
+  return ::stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+struct JournalCloser {
+  void operator()(sd_journal* journal) const { sd_journal_close(journal); }
+};
+using JournalHandle = std::unique_ptr<sd_journal, JournalCloser>;
+
+JournalHandle open_journal() {
+  sd_journal* journal = nullptr;
+  if (int r = sd_journal_open(&journal, SD_JOURNAL_LOCAL_ONLY); r < 0)
+    throw_errno("open the journal", -r);
+  JournalHandle handle(journal);
+  if (!sd_journal_has_runtime_files(journal) && !sd_journal_has_persistent_files(journal))
+    throw Error(fmt::format(
+        "read the journal: no journal file is readable by uid {}; journald keeps a file per "
+        "user only when the journal is stored on disk ({} exists), otherwise create the "
+        "container with --log-driver k8s-file",
+        ::getuid(), kPersistentJournal));
+  sd_journal_set_data_threshold(journal, 0);
+  return handle;
+}
+
+// The value of FIELD in the current entry, if it has one.
+std::optional<std::string_view> field(sd_journal* journal, const char* name) {
+  const void* data = nullptr;
+  size_t length = 0;
+  if (sd_journal_get_data(journal, name, &data, &length) < 0) return std::nullopt;
+  std::string_view entry(static_cast<const char*>(data), length);
+  size_t prefix = std::strlen(name) + 1;  // "NAME="
+  return entry.size() >= prefix ? entry.substr(prefix) : std::string_view();
+}
+
+void add_entry(sd_journal* journal, LineAssembler& lines) {
+  auto message = field(journal, "MESSAGE");
+  if (!message) return;
+  uint64_t usec = 0;
+  sd_journal_get_realtime_usec(journal, &usec);
+  LogRecord record;
+  record.time = static_cast<UnixNanos>(usec) * 1000;
+  record.stream = field(journal, "PRIORITY") == "3" ? Stream::Stderr : Stream::Stdout;
+  record.partial = field(journal, kPartialField) == "true";
+  record.text = *message;
+  lines.add(record);
+}
+
+// Feeds the entries after the current position; returns whether there were any.
+bool read_entries(sd_journal* journal, LineAssembler& lines) {
+  bool any = false;
+  for (int r; (r = sd_journal_next(journal)) != 0;) {
+    if (r < 0) throw_errno("read the journal", -r);
+    add_entry(journal, lines);
+    any = true;
+  }
+  return any;
+}
+
+void follow(sd_journal* journal, LineAssembler& lines, const std::function<bool()>& still_running) {
+  auto timeout = std::chrono::duration_cast<std::chrono::microseconds>(kFollowInterval).count();
+  for (;;) {
+    bool running = still_running();
+    bool grew = read_entries(journal, lines);
+    if (!running && !grew) return;
+    if (!grew) sd_journal_wait(journal, static_cast<uint64_t>(timeout));
+  }
+}
+
+}  // namespace
+
+JournalWriter::JournalWriter(JournalFields fields) {
+  fields_ = {"CONTAINER_NAME=" + fields.container_name,
+             "CONTAINER_ID=" + fields.container_id.substr(0, 12),
+             "CONTAINER_ID_FULL=" + fields.container_id, "IMAGE_NAME=" + fields.image_name,
+             "SYSLOG_IDENTIFIER=" + fields.container_name};
+}
+
+void JournalWriter::write(Stream stream, std::string_view data) {
+  while (!data.empty()) {
+    auto newline = data.find('\n');
+    bool whole = newline != std::string_view::npos;
+    auto line = data.substr(0, whole ? newline : data.size());
+    data.remove_prefix(whole ? newline + 1 : data.size());
+    do {
+      auto piece = line.substr(0, kJournalPieceSize);
+      line.remove_prefix(piece.size());
+      send(stream, piece, !whole || !line.empty());
+    } while (!line.empty());
+  }
+}
+
+void JournalWriter::send(Stream stream, std::string_view text, bool partial) {
+  std::string message = "MESSAGE=" + std::string(text);
+  std::vector<iovec> entry;
+  auto add = [&](const std::string& item) {
+    entry.push_back({const_cast<char*>(item.data()), item.size()});
+  };
+  static const std::string kStdout = "PRIORITY=6", kStderr = "PRIORITY=3",
+                           kPartial = std::string(kPartialField) + "=true";
+  add(message);
+  add(stream == Stream::Stderr ? kStderr : kStdout);
+  for (const auto& item : fields_) add(item);
+  if (partial) add(kPartial);
+  int r = sd_journal_sendv(entry.data(), static_cast<int>(entry.size()));
+  if (r < 0 && !warned_)
+    spdlog::warn("send a container's output to the journal: {}, dropping output", strerror(-r));
+  warned_ = warned_ || r < 0;
+}
+
+std::string default_log_driver() {
+  if (!is_socket(kJournalSocket)) {
+    spdlog::debug("log driver k8s-file: journald does not listen at {}", kJournalSocket);
+    return "k8s-file";
+  }
+  if (::access(kPersistentJournal, F_OK) != 0) {
+    spdlog::debug(
+        "log driver k8s-file: the journal is not kept on disk ({} is missing), so journald "
+        "keeps no file of your own to read containers' output back from",
+        kPersistentJournal);
+    return "k8s-file";
+  }
+  return "journald";
+}
+
+ContainerLog::ContainerLog(const std::string& driver, const std::filesystem::path& file,
+                           uint64_t max_size, JournalFields fields) {
+  if (driver == "k8s-file") file_.emplace(file, max_size);
+  if (driver == "journald") journal_.emplace(std::move(fields));
+}
+
+void ContainerLog::write(Stream stream, std::string_view data) {
+  if (file_) file_->write(stream, data);
+  if (journal_) journal_->write(stream, data);
+}
+
+ContainerLog container_log(const ContainerStore& store, const ContainerRecord& record) {
+  return ContainerLog(record.settings.log_driver, store.log_path(record.id),
+                      record.settings.log_max_size,
+                      JournalFields{record.name, record.id, record.image_name});
+}
+
+void print_journal(const std::string& container_id, const LogQuery& query,
+                   const std::function<bool()>& still_running) {
+  auto handle = open_journal();
+  sd_journal* journal = handle.get();
+  auto match = "CONTAINER_ID_FULL=" + container_id;
+  if (int r = sd_journal_add_match(journal, match.data(), match.size()); r < 0)
+    throw_errno(fmt::format("match {} in the journal", match), -r);
+  int r = query.since ? sd_journal_seek_realtime_usec(journal, *query.since / 1000)
+                      : sd_journal_seek_head(journal);
+  if (r < 0) throw_errno("seek in the journal", -r);
+  LineAssembler lines(query);
+  read_entries(journal, lines);
+  if (query.follow) {
+    lines.release_tail();
+    follow(journal, lines, still_running);
+  }
+  lines.finish();
+  lines.release_tail();
+}
+
+}  // namespace roost::cli
