@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 
@@ -131,6 +132,13 @@ void JournalWriter::send(Stream stream, std::string_view text, bool partial) {
   if (r < 0 && !warned_)
     spdlog::warn("send a container's output to the journal: {}, dropping output", strerror(-r));
   warned_ = warned_ || r < 0;
+}
+
+bool stdout_is_journal() {
+  const char* stream = std::getenv("JOURNAL_STREAM");
+  struct stat st;
+  if (stream == nullptr || ::fstat(STDOUT_FILENO, &st) < 0) return false;
+  return fmt::format("{}:{}", st.st_dev, st.st_ino) == stream;
 }
 
 std::string default_log_driver() {

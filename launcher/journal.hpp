@@ -48,6 +48,10 @@ class JournalWriter {
 // kept on disk, where journald gives each user a file of their own), else k8s-file.
 std::string default_log_driver();
 
+// Whether roost's stdout is a stream journald reads (JOURNAL_STREAM names its device
+// and inode, as systemd sets it for a service): the output is in the journal already.
+bool stdout_is_journal();
+
 // A container's log as its driver keeps it: k8s-file, journald, or none (nothing kept).
 class ContainerLog {
  public:

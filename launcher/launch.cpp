@@ -11,6 +11,7 @@
 #include "cgroups/stats.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "launcher/journal.hpp"
 #include "launcher/runtime.hpp"
 #include "launcher/service_hooks.hpp"
 #include "launcher/times.hpp"
@@ -52,6 +53,21 @@ void write_etc_files(const ContainerPlan& plan, const std::string& name) {
                              "ip6-loopback\n127.0.1.1\t{} {}\n",
                              plan.hostname, name));
   write_etc_file(plan.etc_dir / "resolv.conf", resolv_conf_content(plan.new_network));
+}
+
+// A foreground run is logged where the log outlives it: in the journal (unless roost's
+// stdout is the journal already, as under a service), in a log file unless --rm
+// removes the file with the container. Without a log the container writes straight to
+// roost's stdout and stderr, with no copy in between.
+std::optional<ContainerLog> foreground_log(const ContainerStore& store,
+                                           const ContainerRecord& record) {
+  const auto& driver = record.settings.log_driver;
+  if (driver == "none" || (driver == "k8s-file" && record.remove_on_exit)) return std::nullopt;
+  if (driver == "journald" && stdout_is_journal()) {
+    spdlog::debug("the output is not logged twice: roost's stdout goes to the journal already");
+    return std::nullopt;
+  }
+  return container_log(store, record);
 }
 
 void report_outcome(const ContainerRecord& record, const ContainerExit& exit) {
@@ -174,6 +190,8 @@ int run_attached(const Context& context, const ContainerStore& store, const Cont
   ServiceHooks service(plan, record.settings, store.runtime_dir(record.id));
   MonitorIo io;
   io.end_with_monitor = true;
+  auto log = foreground_log(store, record);
+  if (log) io.log = [&](Stream stream, std::string_view data) { log->write(stream, data); };
   auto exit =
       run_and_monitor(plan, io, [&](const ProcessIdentity& process, const std::string& cgroup) {
         ContainerRecord running = record;

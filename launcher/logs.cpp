@@ -283,17 +283,29 @@ void LogWriter::begin_file(uint64_t first_line) {
   }
 }
 
+// One write for the records of `data` (a container printing short lines would otherwise
+// cost a system call per line), split only where the file must be rotated.
 void LogWriter::write(Stream stream, std::string_view data) {
-  auto stamp = format_timestamp(now_nanos());
+  auto prefix = format_timestamp(now_nanos()) + " " + std::string(stream_name(stream)) + " ";
+  std::string records;
+  std::string record;
+  uint64_t whole_lines = 0;
+  auto flush = [&] {
+    if (!records.empty() && append(records)) lines_ += whole_lines;
+    records.clear();
+    whole_lines = 0;
+  };
   while (!data.empty()) {
     auto newline = data.find('\n');
     bool whole = newline != std::string_view::npos;
-    auto text = data.substr(0, whole ? newline : data.size());
-    if (append(fmt::format("{} {} {} {}\n", stamp, stream_name(stream), whole ? 'F' : 'P', text)) &&
-        whole)
-      ++lines_;
+    record.assign(prefix).append(whole ? "F " : "P ");
+    record.append(data.substr(0, whole ? newline : data.size())).push_back('\n');
     data.remove_prefix(whole ? newline + 1 : data.size());
+    if (size_ + records.size() + record.size() > max_size_) flush();
+    records += record;
+    whole_lines += whole ? 1 : 0;
   }
+  flush();
 }
 
 bool LogWriter::append(const std::string& record) {

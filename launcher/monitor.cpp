@@ -299,6 +299,18 @@ struct CapturePipes {
   Pipe err;
 };
 
+// The log first: what roost could not show is still kept.
+OutputSink foreground_sink(const OutputSink& log) {
+  if (!log) return write_to_stdout;
+  return [&log](Stream stream, std::string_view data) {
+    log(stream, data);
+    if (stream == Stream::Stdout)
+      write_to_stdout(stream, data);
+    else if (!write_fully(STDERR_FILENO, data))
+      throw OutputClosed("write the container's output to roost's stderr", errno);
+  };
+}
+
 }  // namespace
 
 void write_to_stdout(Stream, std::string_view data) {
@@ -372,7 +384,7 @@ ContainerExit run_and_monitor(
   Pipe errors = make_pipe(O_CLOEXEC);
   Pipe console = plan.tty ? make_socket_pair() : Pipe{};
   CapturePipes capture;
-  if (io.capture && !plan.tty) capture = {make_pipe(O_CLOEXEC), make_pipe(O_CLOEXEC)};
+  if ((io.capture || io.log) && !plan.tty) capture = {make_pipe(O_CLOEXEC), make_pipe(O_CLOEXEC)};
   UniqueFd pidfd;
   pid_t pid = clone_child(plan, pidfd);
   if (pid == 0) {
@@ -425,7 +437,7 @@ ContainerExit run_and_monitor(
     // Without -i nothing typed is passed on, so Ctrl-C must reach roost as SIGINT,
     // which is forwarded.
     RawTerminal raw(master && !io.capture ? STDIN_FILENO : -1, !plan.interactive);
-    OutputSink sink = io.capture ? io.sink : OutputSink(write_to_stdout);
+    OutputSink sink = io.capture ? io.sink : foreground_sink(io.log);
     int status = relay_until_exit(
         pid, pidfd, ends, sink, [&] { scope->oom.update(); }, scope ? scope->oom.fd() : -1);
     if (report.empty()) result.status = status;

@@ -57,6 +57,9 @@ struct MonitorIo {
   std::function<RelayPeer*(int terminal)> peer_for_terminal;
   // The container is killed if this process dies (SIGKILL leaves it no chance to stop it).
   bool end_with_monitor = false;
+  // Foreground with a log: the container's output goes through roost (its terminal, or
+  // pipes in place of roost's stdout and stderr) and is copied here as well.
+  OutputSink log;
 };
 
 // Creates the container's first process in its namespaces, maps its ids, lets it run
