@@ -251,6 +251,22 @@ stdfs::path make_container_leaf(const stdfs::path& scope_cgroup, pid_t pid, cons
   return leaf;
 }
 
+void start_plain_scope(const std::string& unit, pid_t pid, const std::string& slice,
+                       const std::string& bus_address, std::chrono::seconds job_timeout) {
+  std::vector<Property> properties = {
+      {"Description", "s", "roost " + unit},
+      {"Slice", "s", slice},
+      {"PIDs", "au", std::vector<uint32_t>{static_cast<uint32_t>(pid)}},
+      {"CollectMode", "s", "inactive-or-failed"},
+  };
+  auto bus = connect_user_bus(bus_address);
+  JobResults results;
+  auto slot = watch_jobs(bus.get(), results);
+  auto job = start_transient_unit(bus.get(), unit, properties);
+  check_job_result(wait_for_job(bus.get(), results, job, unit, job_timeout), unit);
+  spdlog::debug("process {} is in {}", pid, unit);
+}
+
 Scope start_scope(const ScopeRequest& request, std::chrono::seconds job_timeout) {
   Scope scope;
   scope.unit = scope_unit_name(request.name);

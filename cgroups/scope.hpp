@@ -38,6 +38,14 @@ Scope start_scope(const ScopeRequest& request,
 std::filesystem::path make_container_leaf(const std::filesystem::path& scope_cgroup, pid_t pid,
                                           const Limits& limits);
 
+// Moves `pid` into a transient scope `unit` of its own under `slice`, with no limits and
+// no delegation, and waits for systemd's job. A detached container's monitor goes there
+// so that stopping the unit of the command that started it (a service that ran
+// `roost run -d`) does not stop the monitor, and with it the container.
+void start_plain_scope(const std::string& unit, pid_t pid, const std::string& slice,
+                       const std::string& bus_address,
+                       std::chrono::seconds job_timeout = std::chrono::seconds(30));
+
 // The controllers the limits need, from limit_properties().
 std::set<std::string> controllers_for(const Limits& limits);
 

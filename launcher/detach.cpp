@@ -12,6 +12,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "cgroups/host.hpp"
+#include "cgroups/scope.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "launcher/attach.hpp"
@@ -69,6 +71,30 @@ void monitor_container(const Context& context, const ContainerStore& store,
   if (!exit.started) tell_launcher(ready, fmt::format("{} {}", exit.status, exit.failure));
 }
 
+// Stopping the unit of the command that started the container (a service that ran
+// `roost run -d`) stops every process in its cgroup: the monitor goes to a scope of its
+// own, as podman's conmon does. Before the streams are redirected, so that a warning
+// reaches the user.
+void leave_starters_cgroup(const ContainerRecord& record) {
+  auto host = cgroups::detect_host_support();
+  if (!host.unified || !host.systemd_running || !host.bus_reachable) {
+    spdlog::debug("the monitor stays in the cgroup of the command that started it: {}",
+                  host.reason);
+    return;
+  }
+  std::string slice =
+      record.settings.cgroup_parent.empty() ? "app.slice" : record.settings.cgroup_parent;
+  try {
+    cgroups::start_plain_scope("roost-monitor-" + record.id + ".scope", ::getpid(), slice,
+                               host.bus.address);
+  } catch (const Error& error) {
+    spdlog::warn(
+        "{}; the monitor of container {} stays in the cgroup of this command and "
+        "ends when it is stopped",
+        error.what(), record.name);
+  }
+}
+
 [[noreturn]] void become_monitor(const Context& context, const ContainerStore& store,
                                  const ContainerRecord& record, int ready_fd) {
   UniqueFd ready(ready_fd);
@@ -78,6 +104,7 @@ void monitor_container(const Context& context, const ContainerStore& store,
     if (monitor < 0) throw_errno("fork the container's monitor");
     if (monitor > 0) ::_exit(0);
     ::prctl(PR_SET_NAME, "roost-monitor", 0, 0, 0);
+    leave_starters_cgroup(record);
     close_descriptors_except({ready_fd});
     redirect_standard_streams((store.runtime_dir(record.id) / "monitor.log").c_str());
     if (::chdir("/") < 0) throw_errno("enter /");
