@@ -21,7 +21,14 @@ import start  # noqa: E402
 from common import Report  # noqa: E402
 from tools import Tools  # noqa: E402
 
-SECTIONS = {"start": start, "exec": execlat, "image": image, "memory": memory, "scale": scale, "fs": fscost}
+SECTIONS = {
+    "start": start,
+    "exec": execlat,
+    "image": image,
+    "memory": memory,
+    "scale": scale,
+    "fs": fscost,
+}
 
 
 def main():
