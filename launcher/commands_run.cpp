@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
-#include <regex>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -191,9 +190,19 @@ ContainerSettings container_settings(const ParsedCommand& command,
   return settings;
 }
 
+bool is_letter_or_digit(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+bool is_valid_name(const std::string& name) {
+  if (!is_letter_or_digit(name.front())) return false;
+  return std::all_of(name.begin() + 1, name.end(), [](char c) {
+    return is_letter_or_digit(c) || c == '_' || c == '.' || c == '-';
+  });
+}
+
 void check_name(const std::string& name) {
-  static const std::regex kValid("[a-zA-Z0-9][a-zA-Z0-9_.-]*");
-  if (!name.empty() && !std::regex_match(name, kValid))
+  if (!name.empty() && !is_valid_name(name))
     throw UsageError(fmt::format(
         "--name {}: a container name starts with a letter or digit and holds only letters, "
         "digits, '_', '.' and '-'",

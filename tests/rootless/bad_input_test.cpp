@@ -92,6 +92,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"EntrypointArray",
                  {"--entrypoint", R"(["/bin/sh",1])"},
                  {R"(--entrypoint ["/bin/sh",1])", "JSON array of strings"}},
+        BadInput{
+            "NameStartingWithAPunctuation", {"--name", "_web"}, {"--name _web", "starts with"}},
+        BadInput{"NameWithANonAsciiLetter", {"--name", "caf\xc3\xa9"}, {"starts with a letter"}},
         BadInput{"ForeignRunroot", {"--runroot", "/"}, {"--runroot /", "belongs to uid 0"}}),
     [](const auto& info) { return std::string(info.param.name); });
 
