@@ -12,6 +12,7 @@
 #include "image/config.hpp"
 #include "launcher/commands.hpp"
 #include "launcher/containers.hpp"
+#include "launcher/identity.hpp"
 #include "launcher/journal.hpp"
 #include "launcher/launch.hpp"
 #include "launcher/lifecycle.hpp"
@@ -65,6 +66,7 @@ void describe_process(const ParsedCommand& command, const image::ImageRecord& im
   plan.init = command.has("init");
   plan.read_only = command.has("read-only");
   plan.new_network = command.value("network", "host") == "none";
+  if (command.has("user")) check_user_option("-u", command.value("user"));
   plan.user = command.value("user", image.config.user);
   plan.working_dir = command.value("workdir", image.config.working_dir);
   if (plan.working_dir.empty()) plan.working_dir = "/";

@@ -24,6 +24,7 @@
 #include "launcher/commands.hpp"
 #include "launcher/containers.hpp"
 #include "launcher/descriptors.hpp"
+#include "launcher/identity.hpp"
 #include "launcher/lifecycle.hpp"
 #include "launcher/monitor.hpp"
 #include "launcher/signals.hpp"
@@ -213,7 +214,12 @@ int cmd_exec(const ParsedCommand& command, Context& context) {
   request.argv.assign(command.positionals.begin() + 1, command.positionals.end());
   if (request.argv.empty())
     throw UsageError("roost exec: missing COMMAND; see 'roost exec --help'");
+  if (request.argv.front().empty())
+    throw UsageError(fmt::format(
+        "roost exec {}: the command is an empty string (''); name a program to run in it",
+        command.positionals[0]));
   request.env = command.all("env");
+  if (command.has("user")) check_user_option("-u", command.value("user"));
   request.user = command.value("user");
   request.working_dir = command.value("workdir");
   if (!request.working_dir.empty() && request.working_dir[0] != '/')

@@ -14,6 +14,10 @@ struct Identity {
   std::string home = "/";
 };
 
+// Refuses a USER[:GROUP] given with `flag` (-u) that can name nobody: an empty one, or
+// an id that is negative or out of range. Throws UsageError naming the flag and value.
+void check_user_option(const std::string& flag, const std::string& spec);
+
 // Resolves USER[:GROUP] (names or numbers) against passwd and group file contents, as
 // the container sees them. A numeric user absent from passwd runs with gid 0; a name
 // that is absent throws Error naming it.

@@ -158,6 +158,10 @@ std::vector<std::string> resolve_command(const image::ImageConfig& config,
   if (argv.empty())
     throw UsageError(
         "no command to run: the image has no Entrypoint or Cmd; give one after the image name");
+  if (argv.front().empty())
+    throw UsageError(
+        "the command to run is an empty string (''); name a program after the image, or give "
+        "--entrypoint");
   return argv;
 }
 

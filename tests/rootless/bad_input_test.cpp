@@ -95,8 +95,20 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{
             "NameStartingWithAPunctuation", {"--name", "_web"}, {"--name _web", "starts with"}},
         BadInput{"NameWithANonAsciiLetter", {"--name", "caf\xc3\xa9"}, {"starts with a letter"}},
+        BadInput{"EmptyUser", {"-u", ""}, {"-u ''", "the user is empty", "USER[:GROUP]"}},
+        BadInput{"UidOutOfRange",
+                 {"-u", "99999999999"},
+                 {"-u 99999999999: uid 99999999999 is out of range", "0 to 2147483647"}},
+        BadInput{"NegativeUid", {"-u", "-5"}, {"-u -5: uid -5 is negative", "0 to 2147483647"}},
+        BadInput{"NegativeGid", {"-u", "app:-1"}, {"-u app:-1: gid -1 is negative"}},
+        BadInput{"MissingGroup", {"-u", "app:"}, {"-u app:", "a group must follow the colon"}},
         BadInput{"ForeignRunroot", {"--runroot", "/"}, {"--runroot /", "belongs to uid 0"}}),
     [](const auto& info) { return std::string(info.param.name); });
+
+TEST_F(BadInputTest, EmptyCommandIsNamed) {
+  expect_refused_and_nothing_changed(roost({"run", "--rm", image(), ""}),
+                                     {"the command to run is an empty string ('')"});
+}
 
 TEST_F(BadInputTest, BadLineInEnvFileIsNamed) {
   fs::path file = scratch("vars.env");

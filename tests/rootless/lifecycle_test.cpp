@@ -986,6 +986,28 @@ TEST_F(Lifecycle, ExecWithATerminalGetsOneFromTheContainer) {
   EXPECT_EQ(lines, (std::vector<std::string>{"/dev/pts/0", "all-terminals"})) << terminal.screen();
 }
 
+TEST_F(Lifecycle, ExecRefusesAnEmptyCommandAndBadUsers) {
+  detach("target", {"sleep", "1000"});
+  std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"exec", "target", ""},
+       "Error: roost exec target: the command is an empty string (''); name a program to run "
+       "in it\n"},
+      {{"exec", "-u", "", "target", "true"},
+       "Error: -u '': the user is empty; give a user name or uid (USER[:GROUP])\n"},
+      {{"exec", "-u", "99999999999", "target", "true"},
+       "Error: -u 99999999999: uid 99999999999 is out of range; use a uid from 0 to "
+       "2147483647\n"},
+      {{"exec", "-u", "-5", "target", "true"},
+       "Error: -u -5: uid -5 is negative; use a uid from 0 to 2147483647\n"},
+  };
+  for (const auto& [args, expected] : cases) {
+    Outcome refused = roost(args);
+    EXPECT_EQ(refused.exit_code, 125) << refused.describe();
+    EXPECT_EQ(refused.err, expected) << refused.describe();
+  }
+  EXPECT_EQ(status_of("target"), "running");
+}
+
 TEST_F(Lifecycle, ExecIntoAStoppedContainerIsRefused) {
   detach("over", {"true"});
   wait_for("over");

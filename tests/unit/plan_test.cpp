@@ -38,6 +38,15 @@ TEST(Command, NothingToRunIsAUsageError) {
   EXPECT_THROW(resolve_command(config, Args{}, {}), roost::UsageError);
 }
 
+TEST(Command, EmptyProgramIsAUsageError) {
+  ImageConfig config;
+  config.cmd = Args{"/bin/sh"};
+  EXPECT_THROW(resolve_command(config, std::nullopt, {""}), roost::UsageError);
+  config.entrypoint = Args{""};
+  EXPECT_THROW(resolve_command(config, std::nullopt, {}), roost::UsageError);
+  EXPECT_EQ(resolve_command(config, Args{}, {"echo", ""}), (Args{"echo", ""}));
+}
+
 TEST(Command, EntrypointAsJsonArray) {
   using roost::cli::parse_entrypoint;
   EXPECT_EQ(parse_entrypoint(R"(["/bin/sh","-c"])"), (Args{"/bin/sh", "-c"}));
@@ -251,4 +260,42 @@ TEST(Identity, IdsBeyondTheSignedRangeAreRefused) {
 
 TEST(Identity, EmptyGroupAfterColonIsRefused) {
   EXPECT_THROW(resolve_identity("1000:", kPasswd, kGroup), roost::UsageError);
+}
+
+std::string user_option_refusal(const std::string& spec) {
+  try {
+    roost::cli::check_user_option("-u", spec);
+  } catch (const roost::UsageError& error) {
+    return error.what();
+  }
+  return "accepted";
+}
+
+TEST(UserOption, EmptyIsRefused) {
+  EXPECT_EQ(user_option_refusal(""),
+            "-u '': the user is empty; give a user name or uid (USER[:GROUP])");
+}
+
+TEST(UserOption, IdsOutOfRangeOrNegativeAreNamed) {
+  EXPECT_EQ(user_option_refusal("99999999999"),
+            "-u 99999999999: uid 99999999999 is out of range; use a uid from 0 to 2147483647");
+  EXPECT_EQ(user_option_refusal("-5"), "-u -5: uid -5 is negative; use a uid from 0 to 2147483647");
+  EXPECT_EQ(user_option_refusal("app:-1"),
+            "-u app:-1: gid -1 is negative; use a gid from 0 to 2147483647");
+  EXPECT_EQ(user_option_refusal("1000:"), "-u 1000:: a group must follow the colon (USER:GROUP)");
+}
+
+TEST(UserOption, NamesAndIdsInRangeAreAccepted) {
+  for (const char* spec : {"app", "0", "2147483647", "1000:10", "app:wheel", ":10", "app-1"})
+    EXPECT_EQ(user_option_refusal(spec), "accepted") << spec;
+}
+
+TEST(Identity, ImageUserOutOfRangeIsNamed) {
+  try {
+    resolve_identity("4294967296", kPasswd, kGroup);
+    FAIL();
+  } catch (const roost::UsageError& error) {
+    EXPECT_STREQ(error.what(),
+                 "user 4294967296: uid 4294967296 is out of range; use a uid from 0 to 2147483647");
+  }
 }
