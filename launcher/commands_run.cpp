@@ -17,6 +17,7 @@
 #include "launcher/launch.hpp"
 #include "launcher/lifecycle.hpp"
 #include "launcher/limit_defaults.hpp"
+#include "launcher/monitor.hpp"
 #include "launcher/plan.hpp"
 #include "launcher/runtime.hpp"
 #include "launcher/signals.hpp"
@@ -271,7 +272,10 @@ int run_in_background(const Context& context, const ContainerStore& store,
 
 }  // namespace
 
-int cmd_run(const ParsedCommand& command, Context& context) {
+int cmd_run(const ParsedCommand& given, Context& context) {
+  ParsedCommand command = given;
+  if (!command.has("detach") && !terminal_for_input(command.has("tty"), command.has("interactive")))
+    command.values.erase("tty");
   ContainerStore store(context.settings.data_root, context.settings.runtime_root);
   auto record = create_container(command, context, store);
   ContainerLock lock = store.lock(record);

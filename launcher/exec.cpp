@@ -225,7 +225,7 @@ int cmd_exec(const ParsedCommand& command, Context& context) {
   if (!request.working_dir.empty() && request.working_dir[0] != '/')
     throw UsageError(
         fmt::format("-w {}: the working directory must be an absolute path", request.working_dir));
-  request.tty = command.has("tty");
+  request.tty = terminal_for_input(command.has("tty"), command.has("interactive"));
   request.interactive = command.has("interactive");
   return exec_in_container(record, request);
 }

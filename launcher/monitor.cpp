@@ -318,6 +318,12 @@ void write_to_stdout(Stream, std::string_view data) {
     throw OutputClosed("write the container's output to roost's stdout", errno);
 }
 
+bool terminal_for_input(bool tty, bool interactive) {
+  if (!tty || !interactive || ::isatty(STDIN_FILENO)) return tty;
+  spdlog::warn("-it: standard input is not a terminal; going on without one, as with -i alone");
+  return false;
+}
+
 RawTerminal::RawTerminal(int fd, bool keys_signal) : fd_(fd) {
   if (fd < 0 || !::isatty(fd) || ::tcgetattr(fd, &saved_) < 0) return;
   struct termios raw = saved_;

@@ -92,6 +92,11 @@ int relay_until_exit(pid_t pid, const UniqueFd& pidfd, const RelayEnds& ends,
                      const OutputSink& sink, const std::function<void()>& on_memory_event = {},
                      int memory_event_fd = -1);
 
+// Whether -t gets a terminal. With -i from a pipe or a file there is no terminal to
+// relay, and a pty would echo the input into the output: roost warns once and goes on
+// as with -i alone, as podman does.
+bool terminal_for_input(bool tty, bool interactive);
+
 // Puts the caller's terminal into raw mode for the relay and restores it afterwards.
 // With `keys_signal` Ctrl-C and Ctrl-\ still make signals (for roost to forward) when
 // no key is passed on to the container.

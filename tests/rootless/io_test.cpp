@@ -53,16 +53,22 @@ TEST_F(Io, PipedStdinReachesTheContainerAndItsEndEndsIt) {
   EXPECT_EQ(seen.out, "hi\n");
 }
 
-TEST_F(Io, PipedStdinEndsACommandOnATerminal) {
+// As with podman: -it with input from a pipe warns once and runs as -i, so that the
+// input is not echoed back through a terminal and end of file reaches the command.
+TEST_F(Io, PipedStdinWithATerminalAskedForWarnsAndRunsWithoutOne) {
   std::string image = load_busybox();
   for (std::string input : {"hi\n", "hi"}) {
-    Spawn spawn = installation().spawn({"run", "--rm", "-it", image, "cat"});
+    Spawn spawn = installation().spawn({"run", "--rm", "-it", image, "sh", "-c",
+                                        "cat; echo; test -t 0 || test -t 1 || echo no-terminal"});
     spawn.input = input;
     spawn.timeout = Seconds(60);
     Outcome seen = run(spawn);
-    EXPECT_FALSE(seen.timed_out) << "end of file on stdin did not reach cat on its terminal";
+    EXPECT_FALSE(seen.timed_out) << "end of file on stdin did not reach cat";
     EXPECT_EQ(seen.exit_code, 0) << seen.describe();
-    EXPECT_NE(seen.out.find("hi"), std::string::npos) << seen.describe();
+    EXPECT_EQ(seen.out, input + "\nno-terminal\n");
+    EXPECT_EQ(seen.err,
+              "roost: warning: -it: standard input is not a terminal; going on without one, as "
+              "with -i alone\n");
   }
 }
 

@@ -986,6 +986,19 @@ TEST_F(Lifecycle, ExecWithATerminalGetsOneFromTheContainer) {
   EXPECT_EQ(lines, (std::vector<std::string>{"/dev/pts/0", "all-terminals"})) << terminal.screen();
 }
 
+TEST_F(Lifecycle, ExecWithATerminalFromAPipeWarnsAndGoesOnWithoutOne) {
+  detach("piped", {"sleep", "1000"});
+  Spawn spawn = installation().spawn(
+      {"exec", "-it", "piped", "sh", "-c", "cat; test -t 0 || test -t 1 || echo no-terminal"});
+  spawn.input = "through stdin\n";
+  Outcome piped = run(spawn);
+  EXPECT_EQ(piped.exit_code, 0) << piped.describe();
+  EXPECT_EQ(piped.out, "through stdin\nno-terminal\n");
+  EXPECT_EQ(piped.err,
+            "roost: warning: -it: standard input is not a terminal; going on without one, as "
+            "with -i alone\n");
+}
+
 TEST_F(Lifecycle, ExecRefusesAnEmptyCommandAndBadUsers) {
   detach("target", {"sleep", "1000"});
   std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
