@@ -233,9 +233,35 @@ void mount_cgroup_namespace(int root_fd) {
                  "cgroup2 on /sys/fs/cgroup");
 }
 
+// Images often make /etc/resolv.conf a link, to systemd-resolved's file under /run for
+// one, which does not exist before the container runs. Such a link is replaced by a
+// regular file in the container's own upper layer and the bind lands on that file:
+// nothing follows the link, so one aiming out of the rootfs leads nowhere, and an init
+// that mounts a tmpfs on /run cannot hide the container's file.
+UniqueFd open_etc_file(int root_fd, const std::string& name) {
+  auto etc = open_target(root_fd, "/etc", TargetKind::Directory);
+  std::string path = "/etc/" + name;
+  struct stat st;
+  if (::fstatat(etc.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+    spdlog::debug("{} in the image is a link; the container gets a file in its place", path);
+    if (::unlinkat(etc.get(), name.c_str(), 0) < 0)
+      throw_errno(fmt::format("remove the link {} in the container", path));
+  }
+  UniqueFd target(::openat(etc.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  if (!target && errno == ENOENT) {
+    UniqueFd created(
+        ::openat(etc.get(), name.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644));
+    if (!created) throw_errno(fmt::format("create mount point {} in the container", path));
+    target.reset(::openat(etc.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  }
+  if (!target) throw_errno(fmt::format("open mount point {} in the container", path));
+  return target;
+}
+
 void mount_etc_files(int root_fd, const ContainerPlan& plan) {
   for (const char* file : {"hosts", "hostname", "resolv.conf"})
-    bind_into_root(root_fd, (plan.etc_dir / file).string(), std::string("/etc/") + file, false);
+    attach_bind((plan.etc_dir / file).string(), open_etc_file(root_fd, file), false,
+                fmt::format("{} on /etc/{}", (plan.etc_dir / file).string(), file));
 }
 
 UniqueFd open_rootfs(const ContainerPlan& plan) {

@@ -113,6 +113,36 @@ TEST_P(LayersOnDriver, AbsoluteSymlinkReplacedByADirectoryIsListed) {
   EXPECT_EQ(seen.out, "y\n");
 }
 
+// Images built for systemd make /etc/resolv.conf a link to a file under /run that
+// exists only once systemd-resolved runs. The container gets a file of its own in place
+// of such a link, and a link aiming out of the rootfs leads roost to write nothing there.
+TEST_P(LayersOnDriver, LinkedEtcFilesAreReplacedByTheContainersOwn) {
+  fs::path outside = scratch("outside-the-rootfs");
+  fs::create_directories(outside);
+  std::string image = load_layers({{
+      TarEntry::directory("etc"),
+      TarEntry::symlink("etc/resolv.conf", "../run/systemd/resolve/stub-resolv.conf"),
+      TarEntry::symlink("etc/hosts", "/../../../../../../../../.." + (outside / "hosts").string()),
+      TarEntry::symlink("etc/hostname",
+                        "../../../../../../../../.." + (outside / "hostname").string()),
+  }});
+  // The second round meets the files the first one left in the image's layers untouched.
+  for (int round = 0; round < 2; ++round) {
+    Outcome seen = roost({"--storage-driver", GetParam(), "run", "--rm", "--hostname", "web", image,
+                          "sh", "-c",
+                          "for f in resolv.conf hosts hostname; do test -L /etc/$f && echo link "
+                          "$f; test -f /etc/$f || echo missing $f; done; grep -c localhost "
+                          "/etc/hosts; cat /etc/hostname; touch /etc/resolv.conf && echo ok"});
+    EXPECT_EQ(seen.exit_code, 0) << seen.describe();
+    EXPECT_EQ(seen.out, "2\nweb\nok\n") << seen.describe();
+  }
+  EXPECT_TRUE(fs::is_empty(outside));
+  int links_kept = 0;
+  for (const auto& layer : layer_dirs())
+    links_kept += fs::is_symlink(roost_root() / "layers" / layer / "etc/resolv.conf");
+  EXPECT_EQ(links_kept, 1);
+}
+
 TEST_P(LayersOnDriver, RootFilesystemIsMountedByTheChosenDriver) {
   load_busybox();
   Outcome seen = run_on_driver(fixtures::kBusyboxName, {"cat", "/proc/self/mountinfo"});
