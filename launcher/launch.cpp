@@ -12,6 +12,7 @@
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "launcher/journal.hpp"
+#include "launcher/lifecycle.hpp"
 #include "launcher/runtime.hpp"
 #include "launcher/service_hooks.hpp"
 #include "launcher/times.hpp"
@@ -187,6 +188,7 @@ int run_attached(const Context& context, const ContainerStore& store, const Cont
                  ContainerLock& lock) {
   auto plan = plan_for_start(store, record);
   if (plan.tty) ::ioctl(STDIN_FILENO, TIOCGWINSZ, &plan.terminal_size);
+  UniqueFd marker = hold_foreground_marker(store, record);
   ServiceHooks service(plan, record.settings, store.runtime_dir(record.id));
   MonitorIo io;
   io.end_with_monitor = true;

@@ -1,5 +1,6 @@
 #include "launcher/lifecycle.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -17,6 +18,7 @@
 #include <thread>
 
 #include "common/error.hpp"
+#include "common/fs.hpp"
 #include "launcher/launch.hpp"
 #include "launcher/signals.hpp"
 
@@ -68,12 +70,31 @@ pid_t parent_of(pid_t pid) {
   return parent;
 }
 
-// The monitor of a detached container and its children, found without its state.
-std::vector<ProcessIdentity> find_monitor_and_children(const std::filesystem::path& monitor_log) {
+bool holds_open(pid_t pid, const std::filesystem::path& file) {
+  std::error_code error;
+  std::filesystem::directory_iterator fds(fmt::format("/proc/{}/fd", pid), error);
+  for (; !error && fds != std::filesystem::directory_iterator(); fds.increment(error))
+    if (std::filesystem::read_symlink(fds->path(), error) == file) return true;
+  return false;
+}
+
+std::filesystem::path foreground_marker(const ContainerStore& store, const std::string& id) {
+  return store.runtime_dir(id) / "foreground";
+}
+
+// The monitor of a detached container (writing to its monitor.log) or the roost command
+// running it in the foreground (holding its marker), with its children, found without
+// the container's state.
+std::vector<ProcessIdentity> find_monitor_and_children(const ContainerStore& store,
+                                                       const std::string& id) {
+  std::error_code error;
+  auto monitor_log =
+      std::filesystem::weakly_canonical(store.runtime_dir(id) / "monitor.log", error);
+  auto marker = std::filesystem::weakly_canonical(foreground_marker(store, id), error);
   std::vector<ProcessIdentity> found;
   auto pids = all_pids();
   for (pid_t pid : pids) {
-    if (!writes_to(pid, monitor_log)) continue;
+    if (pid == ::getpid() || (!writes_to(pid, monitor_log) && !holds_open(pid, marker))) continue;
     auto monitor = identify_process(pid);
     if (!monitor) continue;
     for (pid_t child : pids)
@@ -86,10 +107,17 @@ std::vector<ProcessIdentity> find_monitor_and_children(const std::filesystem::pa
 
 }  // namespace
 
+UniqueFd hold_foreground_marker(const ContainerStore& store, const ContainerRecord& record) {
+  auto marker = foreground_marker(store, record.id);
+  fs::make_dirs(marker.parent_path(), 0700);
+  UniqueFd held(::open(marker.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0600));
+  if (!held) throw_errno(fmt::format("create {}", marker.string()));
+  return held;
+}
+
 void kill_processes_of_corrupt(const ContainerStore& store, const ContainerRecord& record) {
   auto processes = store.recorded_processes(record.id);
-  if (processes.empty())
-    processes = find_monitor_and_children(store.runtime_dir(record.id) / "monitor.log");
+  if (processes.empty()) processes = find_monitor_and_children(store, record.id);
   for (const auto& process : processes) {
     UniqueFd pidfd = open_recorded_process(process);
     if (!pidfd || !send_signal(pidfd, SIGKILL)) continue;

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "common/error.hpp"
+#include "common/fd.hpp"
 #include "launcher/containers.hpp"
 #include "launcher/context.hpp"
 
@@ -30,9 +31,13 @@ void finish_removal(const Context& context, const ContainerStore& store,
 void free_name_of_ended_rm(const Context& context, const ContainerStore& store,
                            const std::string& name);
 
+// Held open by the roost command that runs a container in the foreground, for as long
+// as it does, so that the command can be found when the state naming it is unreadable.
+UniqueFd hold_foreground_marker(const ContainerStore& store, const ContainerRecord& record);
+
 // Kills whatever still runs of a container whose saved files cannot be read: the
 // processes its state names when that parses, else its monitor (the process writing to
-// its monitor.log) and the monitor's children.
+// its monitor.log, or the foreground roost holding its marker) and the monitor's children.
 void kill_processes_of_corrupt(const ContainerStore& store, const ContainerRecord& record);
 
 // The container's stop signal: --stop-signal, else the image's StopSignal, else SIGTERM.

@@ -683,6 +683,24 @@ TEST_F(DamagedRunning, CorruptConfigurationAndStateOfARunningContainer) {
   expect_forced_rm_ends_everything();
 }
 
+TEST_F(Lifecycle, CorruptStateOfAForegroundRunAndRmForceEndsIt) {
+  installation().remember_container("fore");
+  Background run(installation().spawn({"run", "--name", "fore", image(), "sleep", "1000"}));
+  ASSERT_TRUE(eventually([&] {
+    return roost({"inspect", "fore"}).exit_code == 0 && status_of("fore") == "running";
+  }));
+  json shown = inspect("fore");
+  pid_t pid = shown["State"]["Pid"].get<pid_t>();
+  ASSERT_TRUE(process_exists(pid)) << shown.dump();
+  write_file(state_file(shown["Id"].get<std::string>()), "{\"status\": \"runn");
+  ASSERT_EQ(ps_all().at(0)["State"], "corrupt");
+  Outcome removed = roost({"rm", "-f", "fore"});
+  EXPECT_EQ(removed.exit_code, 0) << removed.describe();
+  EXPECT_TRUE(eventually([&] { return !process_exists(pid); })) << "container pid " << pid;
+  EXPECT_TRUE(eventually([&] { return !process_exists(run.pid()); })) << "roost run";
+  EXPECT_TRUE(listed_names().empty());
+}
+
 // ---- names and ids ----
 
 TEST_F(Lifecycle, NamesAreUnique) {
