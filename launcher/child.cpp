@@ -75,23 +75,6 @@ void bring_up_loopback() {
   if (::ioctl(sock.get(), SIOCSIFFLAGS, &request) < 0) throw_errno("bring up lo");
 }
 
-void send_fd(int socket, int fd) {
-  char data = 't';
-  struct iovec io = {&data, 1};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  struct msghdr message = {};
-  message.msg_iov = &io;
-  message.msg_iovlen = 1;
-  message.msg_control = control;
-  message.msg_controllen = sizeof control;
-  struct cmsghdr* header = CMSG_FIRSTHDR(&message);
-  header->cmsg_level = SOL_SOCKET;
-  header->cmsg_type = SCM_RIGHTS;
-  header->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(header), &fd, sizeof(int));
-  if (::sendmsg(socket, &message, 0) < 0) throw_errno("pass the terminal to the monitor");
-}
-
 // Programs that write to the console (init systems, some daemons) find the terminal
 // there, as under podman.
 void bind_console(const char* terminal) {
@@ -115,7 +98,7 @@ void attach_terminal(const ContainerPlan& plan, int console_write, bool console)
   if (console) bind_console(name);
   if (plan.terminal_size.ws_row > 0 && ::ioctl(slave.get(), TIOCSWINSZ, &plan.terminal_size) < 0)
     throw_errno("set the terminal size");
-  send_fd(console_write, master.get());
+  send_fd(console_write, master.get(), "pass the terminal to the monitor");
   ::close(console_write);
   if (::setsid() < 0) throw_errno("start a session for the terminal");
   if (::ioctl(slave.get(), TIOCSCTTY, 0) < 0) throw_errno("make the terminal controlling");

@@ -106,24 +106,6 @@ void join_cgroup(const std::string& cgroup) {
                cgroup, std::strerror(errno));
 }
 
-struct Pipe {
-  UniqueFd read_end;
-  UniqueFd write_end;
-};
-
-Pipe make_pipe() {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) < 0) throw_errno("create a pipe");
-  return {UniqueFd(fds[0]), UniqueFd(fds[1])};
-}
-
-Pipe make_socket_pair() {
-  int fds[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
-    throw_errno("create a socket pair");
-  return {UniqueFd(fds[0]), UniqueFd(fds[1])};
-}
-
 struct ExecChannels {
   Pipe errors;    // closed by the command's exec; "STATUS message" when something failed
   Pipe reported;  // the joiner writes the command's pid here

@@ -23,6 +23,7 @@
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "launcher/child.hpp"
+#include "launcher/descriptors.hpp"
 #include "launcher/service_hooks.hpp"
 #include "launcher/signals.hpp"
 
@@ -33,24 +34,6 @@ namespace {
 // Output still arriving after the process ended is read for this long at most
 // between two pieces (something outside its pid namespace may hold the pipe).
 constexpr int kDrainQuietMs = 1000;
-
-struct Pipe {
-  UniqueFd read_end;
-  UniqueFd write_end;
-};
-
-Pipe make_pipe(int flags) {
-  int fds[2];
-  if (::pipe2(fds, flags) < 0) throw_errno("create a pipe");
-  return {UniqueFd(fds[0]), UniqueFd(fds[1])};
-}
-
-Pipe make_socket_pair() {
-  int fds[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
-    throw_errno("create a socket pair");
-  return {UniqueFd(fds[0]), UniqueFd(fds[1])};
-}
 
 uint64_t namespace_flags(const ContainerPlan& plan) {
   uint64_t flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
@@ -344,25 +327,6 @@ bool write_fully(int fd, std::string_view data) {
     data.remove_prefix(static_cast<size_t>(w));
   }
   return true;
-}
-
-UniqueFd receive_fd(int socket) {
-  char data;
-  struct iovec io = {&data, 1};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  struct msghdr message = {};
-  message.msg_iov = &io;
-  message.msg_iovlen = 1;
-  message.msg_control = control;
-  message.msg_controllen = sizeof control;
-  ssize_t n;
-  do n = ::recvmsg(socket, &message, MSG_CMSG_CLOEXEC);
-  while (n < 0 && errno == EINTR);
-  struct cmsghdr* header = n > 0 ? CMSG_FIRSTHDR(&message) : nullptr;
-  if (header == nullptr || header->cmsg_type != SCM_RIGHTS) return UniqueFd();
-  int fd;
-  std::memcpy(&fd, CMSG_DATA(header), sizeof fd);
-  return UniqueFd(fd);
 }
 
 std::string read_until_eof(int fd) {

@@ -116,9 +116,6 @@ class RawTerminal {
 // Writes everything to `fd`, retrying short writes; false when the fd is gone.
 bool write_fully(int fd, std::string_view data);
 
-// Reads a descriptor passed over a unix socket; empty when the peer closed it first.
-UniqueFd receive_fd(int socket);
-
 // Reads until end of file.
 std::string read_until_eof(int fd);
 
