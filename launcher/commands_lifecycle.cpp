@@ -61,6 +61,16 @@ void stop_locked(const Context& context, const ContainerStore& store, Locked& lo
   if (stopped) await_record(context, store, locked.record);
 }
 
+// Stops the container named (with the command's --time) and returns it still locked
+// unless stopping had to release the lock to wait for its end.
+Locked stop_named(const Context& context, const ContainerStore& store, const std::string& name,
+                  const ParsedCommand& command) {
+  auto locked = lock_named(context, store, name);
+  if (locked.record.status == kCorrupt) throw wrong_state(locked.record, "");
+  stop_locked(context, store, locked, timeout_option(command, locked.record));
+  return locked;
+}
+
 void check_startable(const ContainerRecord& record) {
   if (is_active(record))
     throw wrong_state(record,
@@ -179,9 +189,7 @@ int cmd_stop(const ParsedCommand& command, Context& context) {
   auto store = store_of(context);
   resolve_all(store, command.positionals);
   for (const auto& name : command.positionals) {
-    auto locked = lock_named(context, store, name);
-    if (locked.record.status == kCorrupt) throw wrong_state(locked.record, "");
-    stop_locked(context, store, locked, timeout_option(command, locked.record));
+    stop_named(context, store, name, command);
     fmt::print("{}\n", name);
   }
   return 0;
@@ -207,9 +215,7 @@ int cmd_restart(const ParsedCommand& command, Context& context) {
   auto store = store_of(context);
   resolve_all(store, command.positionals);
   for (const auto& name : command.positionals) {
-    auto locked = lock_named(context, store, name);
-    if (locked.record.status == kCorrupt) throw wrong_state(locked.record, "");
-    stop_locked(context, store, locked, timeout_option(command, locked.record));
+    auto locked = stop_named(context, store, name, command);
     // start_one takes the lock again, and a stopped container still holds it here.
     locked.lock.release();
     int status = start_one(context, store, name, false);
