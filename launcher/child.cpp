@@ -132,7 +132,11 @@ std::string env_value(const std::vector<std::string>& env, const std::string& ke
   return {};
 }
 
+// Made only when missing: mkdir on a directory the container may not write says EACCES
+// before EEXIST, which would blame the creation of a directory that exists.
 void enter_working_dir(const std::string& dir) {
+  if (::chdir(dir.c_str()) == 0) return;
+  if (errno != ENOENT) throw_errno(fmt::format("enter working directory {}", dir));
   fs::make_dirs(dir, 0755);
   if (::chdir(dir.c_str()) < 0) throw_errno(fmt::format("enter working directory {}", dir));
 }

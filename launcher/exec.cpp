@@ -28,6 +28,7 @@
 #include "launcher/lifecycle.hpp"
 #include "launcher/monitor.hpp"
 #include "launcher/signals.hpp"
+#include "launcher/unmapped_owner.hpp"
 
 namespace roost::cli {
 
@@ -158,9 +159,10 @@ pid_t start_command(const ContainerRecord& record, const ContainerPlan& plan,
   return pid_text.empty() ? -1 : std::atoi(pid_text.c_str());
 }
 
-int report(const std::string& failure) {
+int report(const ContainerRecord& record, const std::string& failure) {
   auto space = failure.find(' ');
-  std::fprintf(stderr, "Error: %s\n", failure.substr(space + 1).c_str());
+  std::fprintf(stderr, "Error: %s\n",
+               explain_unmapped_owner(record.plan, failure.substr(space + 1)).c_str());
   return std::atoi(failure.substr(0, space).c_str());
 }
 
@@ -170,7 +172,7 @@ int exec_in_container(const ContainerRecord& record, const ExecRequest& request)
   ExecChannels channels{make_pipe(), make_pipe(), plan.tty ? make_socket_pair() : Pipe{}};
   pid_t command = start_command(record, plan, channels);
   channels.errors.write_end.reset();
-  if (command <= 0) return report(read_until_eof(channels.errors.read_end.get()));
+  if (command <= 0) return report(record, read_until_eof(channels.errors.read_end.get()));
   UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, command, 0)));
   if (!pidfd) throw_errno(fmt::format("open a pidfd for the command (pid {})", command));
   UniqueFd master = plan.tty ? receive_fd(channels.console.read_end.get()) : UniqueFd();
@@ -182,7 +184,7 @@ int exec_in_container(const ContainerRecord& record, const ExecRequest& request)
     RawTerminal raw(master ? STDIN_FILENO : -1, !plan.interactive);
     status = relay_until_exit(command, pidfd, ends, write_to_stdout);
   }
-  return failure.empty() ? status : report(failure);
+  return failure.empty() ? status : report(record, failure);
 }
 
 }  // namespace

@@ -26,6 +26,7 @@
 #include "launcher/descriptors.hpp"
 #include "launcher/service_hooks.hpp"
 #include "launcher/signals.hpp"
+#include "launcher/unmapped_owner.hpp"
 
 namespace roost::cli {
 
@@ -389,7 +390,10 @@ ContainerExit run_and_monitor(
   UniqueFd master = plan.tty ? receive_fd(console.read_end.get()) : UniqueFd();
   // The error pipe closes on exec; anything in it is why the command did not start.
   std::string report = read_until_eof(errors.read_end.get());
-  if (!report.empty()) record_child_failure(report, result);
+  if (!report.empty()) {
+    record_child_failure(report, result);
+    result.failure = explain_unmapped_owner(plan, result.failure);
+  }
   if (scope) result.cgroup = scope->cgroup;
   if (report.empty()) {
     result.started = true;

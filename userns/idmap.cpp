@@ -127,6 +127,14 @@ std::optional<uint32_t> to_outside(const IdMap& map, uint32_t inside) {
   return std::nullopt;
 }
 
+std::optional<uint32_t> to_inside(const IdMap& map, uint32_t outside) {
+  for (const auto& entry : map) {
+    if (outside >= entry.outside && outside - entry.outside < entry.count)
+      return entry.inside + (outside - entry.outside);
+  }
+  return std::nullopt;
+}
+
 std::string format_for_proc(const IdMap& map) {
   std::string text;
   for (const auto& entry : map)

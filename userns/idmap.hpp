@@ -39,6 +39,9 @@ uint64_t inside_span(const IdMap& map);
 // The outside id of `inside`, if mapped.
 std::optional<uint32_t> to_outside(const IdMap& map, uint32_t inside);
 
+// The inside id that `outside` appears as, if mapped.
+std::optional<uint32_t> to_inside(const IdMap& map, uint32_t outside);
+
 // One "INSIDE OUTSIDE COUNT" line per entry ("0 1000 1\n1 100000 65536\n"), as
 // /proc/PID/uid_map takes it in a single write.
 std::string format_for_proc(const IdMap& map);

@@ -170,6 +170,66 @@ TEST_F(Userns, KeepIdWithAUidAboveTheRangeSizeLeavesAGapNotANegativeExtent) {
       << seen.out;
 }
 
+// Busybox plus /srv and /srv/run, owned by uid and gid 1000 of the image and closed to
+// others, as an application's files often are.
+ImageSpec image_with_private_srv() {
+  TarEntry srv = TarEntry::directory("srv", 0750);
+  TarEntry run = TarEntry::file("srv/run", "#!/bin/sh\necho ran\n", 0750);
+  ImageSpec spec = busybox_plus({{srv.owned_by(1000, 1000), run.owned_by(1000, 1000)}});
+  spec.name = "localhost/private-srv:1";
+  return spec;
+}
+
+// The one error line, checked for the failure itself and for the owner it blames.
+void expect_unmapped_owner_named(const Outcome& seen, int status, const std::string& failure,
+                                 const std::string& advice) {
+  EXPECT_EQ(seen.exit_code, status) << seen.describe();
+  ASSERT_EQ(lines_of(seen.err).size(), 1u) << seen.describe();
+  std::string line = lines_of(seen.err)[0];
+  EXPECT_EQ(line.rfind("Error: " + failure + "; /srv belongs to host uid ", 0), 0u) << line;
+  EXPECT_TRUE(std::regex_search(
+      line, std::regex("host uid [0-9]+, which this container's user namespace does not map: ")))
+      << line;
+  EXPECT_NE(line.find(advice), std::string::npos) << line;
+}
+
+TEST_F(Userns, FilesOwnedByIdsASingleIdMapLeavesOutAreNamed) {
+  std::string image = load(image_with_private_srv());
+  std::string advice = "--userns single maps your own ids alone; run it with --userns full";
+  expect_unmapped_owner_named(run_in(image, {"true"}, {"--userns=single", "-w", "/srv"}), 125,
+                              "enter working directory /srv: Permission denied", advice);
+  expect_unmapped_owner_named(run_in(image, {"/srv/run"}, {"--userns=single"}), 126,
+                              "/srv/run: cannot be executed: Permission denied", advice);
+  installation().remember_container("single");
+  require_success(
+      roost({"run", "-d", "--name", "single", "--userns=single", image, "sleep", "1000"}),
+      "run -d");
+  expect_unmapped_owner_named(roost({"exec", "-w", "/srv", "single", "true"}), 125,
+                              "enter working directory /srv: Permission denied", advice);
+  Outcome full = run_in(image, {"/srv/run"});
+  EXPECT_EQ(full.exit_code, 0) << full.describe();
+  EXPECT_EQ(full.out, "ran\n");
+}
+
+TEST_F(Userns, ImageUnpackedUnderOtherSubordinateIdsIsNamed) {
+  std::string image = load(image_with_private_srv());
+  // The same ranges less their first 2000 ids: what image uid 1000 was given is no longer
+  // the caller's.
+  auto shrunk = [](const std::string& file) {
+    std::string text;
+    for (const auto& range : subordinate_ranges(file))
+      if (range.count > 2000)
+        text += caller_name() + ":" + std::to_string(range.start + 2000) + ":" +
+                std::to_string(range.count - 2000) + "\n";
+    return text;
+  };
+  use_subid_files(shrunk("/etc/subuid"), shrunk("/etc/subgid"));
+  expect_unmapped_owner_named(
+      run_in(image, {"true"}, {"-w", "/srv"}), 125,
+      "enter working directory /srv: Permission denied",
+      "image " + image + " was unpacked under other subordinate ids than this container maps");
+}
+
 TEST_F(Userns, MapHelperWithoutSetuidIsNamedBeforeTrying) {
   std::string image = load_busybox();
   fs::path helpers = scratch("bin");

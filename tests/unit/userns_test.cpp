@@ -321,6 +321,10 @@ TEST(PlanMap, KeepIdWithUid70000AndOne65536Range) {
   EXPECT_EQ(to_outside(map, 65536), std::nullopt);
   EXPECT_EQ(to_outside(map, 70000), 70000u);
   EXPECT_EQ(inside_span(map), 70001u);
+  EXPECT_EQ(to_inside(map, 70000), 70000u);
+  EXPECT_EQ(to_inside(map, 165535), 65535u);
+  EXPECT_EQ(to_inside(map, 165536), std::nullopt);
+  EXPECT_EQ(to_inside(map, 99999), std::nullopt);
 }
 
 TEST(PlanMap, KeepIdFillsBelowThenAboveTheCaller) {
