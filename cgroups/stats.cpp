@@ -123,26 +123,4 @@ std::string out_of_memory_message(std::optional<uint64_t> memory_max) {
   return fmt::format("container ran out of memory (limit {})", format_size(*memory_max));
 }
 
-OomWatch::OomWatch(const stdfs::path& cgroup)
-    : cgroup_(cgroup), inotify_(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) {
-  if (!inotify_) throw_errno(fmt::format("inotify_init1 to watch {}", cgroup.string()));
-  auto events = cgroup / "memory.events";
-  if (::inotify_add_watch(inotify_.get(), events.c_str(), IN_MODIFY) < 0) {
-    if (errno != ENOENT) throw_errno(fmt::format("inotify_add_watch {}", events.string()));
-    spdlog::debug("{} does not exist, so out-of-memory kills cannot be seen, ignoring",
-                  events.string());
-  }
-  update();
-}
-
-void OomWatch::update() {
-  char buffer[4096];
-  while (::read(inotify_.get(), buffer, sizeof buffer) > 0) {
-  }
-  auto events = read_memory_events(cgroup_);
-  if (!events) return;  // the cgroup is gone: keep what was seen last
-  oom_kills_ = events->oom_kill;
-  if (auto max = read_value(cgroup_ / "memory.max")) memory_max_ = max;
-}
-
 }  // namespace roost::cgroups

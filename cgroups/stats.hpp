@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "cgroups/oom_watch.hpp"
 #include "common/fd.hpp"
 
 namespace roost::cgroups {
@@ -50,26 +51,5 @@ bool oom_killed(const std::filesystem::path& cgroup);
 // "container ran out of memory (limit 64 MiB)"; the limit is memory.max, left out when
 // there is none.
 std::string out_of_memory_message(std::optional<uint64_t> memory_max);
-
-// Follows memory.events while the cgroup lives. systemd removes a scope's cgroup as soon
-// as its last process has exited, which can be before the monitor gets to read it; a
-// watch opened at start keeps the last count it saw. Add fd() to the monitor's poll set
-// (it becomes readable when the counters change) and call update() when it is, and
-// once more after the container has exited.
-class OomWatch {
- public:
-  explicit OomWatch(const std::filesystem::path& cgroup);
-
-  int fd() const { return inotify_.get(); }
-  void update();
-  uint64_t oom_kills() const { return oom_kills_; }
-  std::optional<uint64_t> memory_max() const { return memory_max_; }
-
- private:
-  std::filesystem::path cgroup_;
-  UniqueFd inotify_;
-  uint64_t oom_kills_ = 0;
-  std::optional<uint64_t> memory_max_;
-};
 
 }  // namespace roost::cgroups

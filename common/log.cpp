@@ -3,8 +3,20 @@
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include "common/error.hpp"
+#include "common/stderr_log.hpp"
 
 namespace roost::log {
+
+namespace {
+
+stderr_log::Level shared_level(spdlog::level::level_enum level) {
+  if (level <= spdlog::level::debug) return stderr_log::Level::Debug;
+  if (level == spdlog::level::info) return stderr_log::Level::Info;
+  if (level == spdlog::level::warn) return stderr_log::Level::Warning;
+  return stderr_log::Level::Error;
+}
+
+}  // namespace
 
 void setup(spdlog::level::level_enum level) {
   auto logger = spdlog::stderr_logger_st("roost");
@@ -12,6 +24,7 @@ void setup(spdlog::level::level_enum level) {
   logger->set_level(level);
   logger->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(logger);
+  stderr_log::set_level(shared_level(level));
 }
 
 spdlog::level::level_enum parse_level(std::string_view text) {

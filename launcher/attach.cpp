@@ -1,7 +1,7 @@
 // roost attach: the terminal of a detached container, until the container ends (exit
 // with its status) or the user types ctrl-p ctrl-q (exit 0, the container runs on).
 
-#include "launcher/attach.hpp"
+#include "launcher/attach_server.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cstring>
@@ -23,32 +22,14 @@
 #include "launcher/commands.hpp"
 #include "launcher/containers.hpp"
 #include "launcher/lifecycle.hpp"
+#include "launcher/monitor.hpp"
 
 namespace roost::cli {
 
 namespace {
 
-constexpr char kInput = 'i';
-constexpr char kWindowSize = 'w';
 constexpr char kDetachFirst = 0x10;   // ctrl-p
 constexpr char kDetachSecond = 0x11;  // ctrl-q
-constexpr size_t kPacketSize = 16384;
-
-// The socket's path through the directory's descriptor: runtime directories can be
-// deeper than the 108 bytes a socket address holds.
-struct sockaddr_un socket_address(int dir_fd, std::string_view name) {
-  struct sockaddr_un address = {};
-  address.sun_family = AF_UNIX;
-  auto path = fmt::format("/proc/self/fd/{}/{}", dir_fd, name);
-  std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
-  return address;
-}
-
-UniqueFd open_directory(const std::filesystem::path& dir) {
-  UniqueFd fd(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!fd) throw_errno(fmt::format("open {}", dir.string()));
-  return fd;
-}
 
 bool send_packet(int socket, char type, std::string_view payload) {
   std::string packet(1, type);
@@ -60,14 +41,15 @@ bool send_packet(int socket, char type, std::string_view payload) {
 void send_window_size(int socket) {
   struct winsize size;
   if (::ioctl(STDIN_FILENO, TIOCGWINSZ, &size) == 0)
-    send_packet(socket, kWindowSize, std::string_view(reinterpret_cast<char*>(&size), sizeof size));
+    send_packet(socket, kAttachWindowSize,
+                std::string_view(reinterpret_cast<char*>(&size), sizeof size));
 }
 
 UniqueFd connect_to(const ContainerStore& store, const ContainerRecord& record) {
-  auto dir = open_directory(store.runtime_dir(record.id));
+  auto dir = open_directory(store.runtime_dir(record.id).string());
   UniqueFd socket(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
   if (!socket) throw_errno("create a socket to attach");
-  auto address = socket_address(dir.get(), kAttachSocket);
+  auto address = socket_address_in(dir.get(), kAttachSocket);
   if (::connect(socket.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) < 0)
     throw_errno(fmt::format("attach to container {}", record.name));
   return socket;
@@ -131,7 +113,7 @@ class AttachClient {
 
  private:
   bool show_output() {
-    char buffer[kPacketSize];
+    char buffer[kAttachPacketSize];
     ssize_t n = ::recv(socket_.get(), buffer, sizeof buffer, 0);
     if (n < 0 && errno == EINTR) return true;
     if (n <= 0) return false;
@@ -141,7 +123,7 @@ class AttachClient {
 
   // Returns whether the user detached.
   bool forward_keys() {
-    char buffer[kPacketSize - 1];
+    char buffer[kAttachPacketSize - 1];
     ssize_t n = ::read(STDIN_FILENO, buffer, sizeof buffer);
     if (n < 0 && errno == EINTR) return false;
     if (n <= 0) {
@@ -150,7 +132,7 @@ class AttachClient {
     }
     bool detach = false;
     auto keys = keys_.feed(std::string_view(buffer, static_cast<size_t>(n)), detach);
-    if (!keys.empty()) send_packet(socket_.get(), kInput, keys);
+    if (!keys.empty()) send_packet(socket_.get(), kAttachInput, keys);
     return detach;
   }
 
@@ -161,70 +143,6 @@ class AttachClient {
 };
 
 }  // namespace
-
-AttachServer::AttachServer(const std::filesystem::path& runtime_dir, int terminal)
-    : path_(runtime_dir / kAttachSocket), terminal_(terminal) {
-  auto dir = open_directory(runtime_dir);
-  listener_.reset(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!listener_) throw_errno("create the attach socket");
-  ::unlink(path_.c_str());
-  auto address = socket_address(dir.get(), kAttachSocket);
-  if (::bind(listener_.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) < 0)
-    throw_errno(fmt::format("bind the attach socket {}", path_.string()));
-  ::chmod(path_.c_str(), 0600);
-  if (::listen(listener_.get(), 4) < 0) throw_errno("listen on the attach socket");
-}
-
-AttachServer::~AttachServer() {
-  ::unlink(path_.c_str());
-}
-
-std::vector<int> AttachServer::fds() const {
-  std::vector<int> fds = {listener_.get()};
-  for (const auto& client : clients_) fds.push_back(client.get());
-  return fds;
-}
-
-void AttachServer::on_readable(int fd) {
-  if (fd == listener_.get())
-    accept_client();
-  else
-    serve(fd);
-}
-
-void AttachServer::broadcast(std::string_view output) {
-  std::vector<int> slow;
-  for (const auto& client : clients_)
-    if (::send(client.get(), output.data(), output.size(), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-      slow.push_back(client.get());
-  for (int client : slow) {
-    spdlog::warn("attach: a client that does not keep up was disconnected");
-    drop(client);
-  }
-}
-
-void AttachServer::accept_client() {
-  UniqueFd client(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
-  if (client) clients_.push_back(std::move(client));
-}
-
-void AttachServer::serve(int client) {
-  char packet[kPacketSize];
-  ssize_t n = ::recv(client, packet, sizeof packet, MSG_DONTWAIT);
-  if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
-  if (n <= 0) {
-    drop(client);
-    return;
-  }
-  std::string_view payload(packet + 1, static_cast<size_t>(n) - 1);
-  if (packet[0] == kInput) write_fully(terminal_, payload);
-  if (packet[0] == kWindowSize && payload.size() == sizeof(struct winsize))
-    ::ioctl(terminal_, TIOCSWINSZ, payload.data());
-}
-
-void AttachServer::drop(int client) {
-  std::erase_if(clients_, [&](const UniqueFd& fd) { return fd.get() == client; });
-}
 
 int cmd_attach(const ParsedCommand& command, Context& context) {
   ContainerStore store(context.settings.data_root, context.settings.runtime_root);

@@ -29,5 +29,6 @@ int cmd_container_prune(const ParsedCommand& command, Context& context);
 int cmd_attach(const ParsedCommand& command, Context& context);
 int cmd_generate_unit(const ParsedCommand& command, Context& context);
 int cmd_unit_image(const ParsedCommand& command, Context& context);
+int cmd_container_ended(const ParsedCommand& command, Context& context);
 
 }  // namespace roost::cli

@@ -277,6 +277,8 @@ int cmd_run(const ParsedCommand& given, Context& context) {
   if (!command.has("detach") && !terminal_for_input(command.has("tty"), command.has("interactive")))
     command.values.erase("tty");
   ContainerStore store(context.settings.data_root, context.settings.runtime_root);
+  // Before anything is created: a detached container cannot run without it.
+  if (command.has("detach")) monitor_program();
   auto record = create_container(command, context, store);
   ContainerLock lock = store.lock(record);
   if (command.has("detach")) return run_in_background(context, store, record);

@@ -249,6 +249,14 @@ Context make_context(const ParsedCommand& globals) {
   if (settings.runtime_root.empty()) settings.runtime_root = choose_runtime_root();
   settings.data_root = std::filesystem::absolute(settings.data_root);
   settings.runtime_root = std::filesystem::absolute(settings.runtime_root);
+  context.global_arguments = {"--root=" + settings.data_root.string(),
+                              "--runroot=" + settings.runtime_root.string(),
+                              "--storage-driver=" + settings.storage_driver};
+  if (globals.has("config"))
+    context.global_arguments.push_back("--config=" +
+                                       std::filesystem::absolute(globals.value("config")).string());
+  if (globals.has("log-level"))
+    context.global_arguments.push_back("--log-level=" + globals.value("log-level"));
   return context;
 }
 

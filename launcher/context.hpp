@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "cgroups/limits.hpp"
 #include "launcher/options.hpp"
@@ -24,6 +25,9 @@ struct Settings {
 
 struct Context {
   Settings settings;
+  // The global options that give another roost process these settings, with absolute
+  // paths: for the roost that a detached container's monitor runs at the container's end.
+  std::vector<std::string> global_arguments;
 };
 
 // Throws UsageError naming the file, line and column of a configuration error.

@@ -1,7 +1,6 @@
 #include "launcher/journal.hpp"
 
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <systemd/sd-journal.h>
 #include <unistd.h>
 
@@ -19,9 +18,7 @@ namespace roost::cli {
 
 namespace {
 
-constexpr const char* kJournalSocket = "/run/systemd/journal/socket";
 constexpr const char* kPersistentJournal = "/var/log/journal";
-constexpr const char* kPartialField = "CONTAINER_PARTIAL_MESSAGE";
 constexpr auto kFollowInterval = std::chrono::milliseconds(100);
 
 bool is_socket(const char* path) {
@@ -67,7 +64,7 @@ void add_entry(sd_journal* journal, LineAssembler& lines) {
   LogRecord record;
   record.time = static_cast<UnixNanos>(usec) * 1000;
   record.stream = field(journal, "PRIORITY") == "3" ? Stream::Stderr : Stream::Stdout;
-  record.partial = field(journal, kPartialField) == "true";
+  record.partial = field(journal, kJournalPartialField) == "true";
   record.text = *message;
   lines.add(record);
 }
@@ -95,45 +92,6 @@ void follow(sd_journal* journal, LineAssembler& lines, const std::function<bool(
 
 }  // namespace
 
-JournalWriter::JournalWriter(JournalFields fields) {
-  fields_ = {"CONTAINER_NAME=" + fields.container_name,
-             "CONTAINER_ID=" + fields.container_id.substr(0, 12),
-             "CONTAINER_ID_FULL=" + fields.container_id, "IMAGE_NAME=" + fields.image_name,
-             "SYSLOG_IDENTIFIER=" + fields.container_name};
-}
-
-void JournalWriter::write(Stream stream, std::string_view data) {
-  while (!data.empty()) {
-    auto newline = data.find('\n');
-    bool whole = newline != std::string_view::npos;
-    auto line = data.substr(0, whole ? newline : data.size());
-    data.remove_prefix(whole ? newline + 1 : data.size());
-    do {
-      auto piece = line.substr(0, kJournalPieceSize);
-      line.remove_prefix(piece.size());
-      send(stream, piece, !whole || !line.empty());
-    } while (!line.empty());
-  }
-}
-
-void JournalWriter::send(Stream stream, std::string_view text, bool partial) {
-  std::string message = "MESSAGE=" + std::string(text);
-  std::vector<iovec> entry;
-  auto add = [&](const std::string& item) {
-    entry.push_back({const_cast<char*>(item.data()), item.size()});
-  };
-  static const std::string kStdout = "PRIORITY=6", kStderr = "PRIORITY=3",
-                           kPartial = std::string(kPartialField) + "=true";
-  add(message);
-  add(stream == Stream::Stderr ? kStderr : kStdout);
-  for (const auto& item : fields_) add(item);
-  if (partial) add(kPartial);
-  int r = sd_journal_sendv(entry.data(), static_cast<int>(entry.size()));
-  if (r < 0 && !warned_)
-    spdlog::warn("send a container's output to the journal: {}, dropping output", strerror(-r));
-  warned_ = warned_ || r < 0;
-}
-
 bool stdout_is_journal() {
   const char* stream = std::getenv("JOURNAL_STREAM");
   struct stat st;
@@ -156,19 +114,8 @@ std::string default_log_driver() {
   return "journald";
 }
 
-ContainerLog::ContainerLog(const std::string& driver, const std::filesystem::path& file,
-                           uint64_t max_size, JournalFields fields) {
-  if (driver == "k8s-file") file_.emplace(file, max_size);
-  if (driver == "journald") journal_.emplace(std::move(fields));
-}
-
-void ContainerLog::write(Stream stream, std::string_view data) {
-  if (file_) file_->write(stream, data);
-  if (journal_) journal_->write(stream, data);
-}
-
 ContainerLog container_log(const ContainerStore& store, const ContainerRecord& record) {
-  return ContainerLog(record.settings.log_driver, store.log_path(record.id),
+  return ContainerLog(record.settings.log_driver, store.log_path(record.id).string(),
                       record.settings.log_max_size,
                       JournalFields{record.name, record.id, record.image_name});
 }

@@ -19,6 +19,10 @@ std::optional<cgroups::ScopeRequest> plan_scope(const ContainerSettings& setting
 int run_attached(const Context& context, const ContainerStore& store, const ContainerRecord& record,
                  ContainerLock& lock);
 
+// roost-monitor, which a detached container's monitor becomes once the container runs:
+// beside roost, else where it is installed. Throws Error naming both places.
+std::string monitor_program();
+
 // Starts the container under a monitor that outlives roost and returns once its command
 // runs (0) or failed to start (run's status, after printing why).
 int run_detached(const Context& context, const ContainerStore& store,

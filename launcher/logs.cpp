@@ -24,22 +24,6 @@ namespace {
 
 constexpr auto kFollowInterval = std::chrono::milliseconds(100);
 
-std::string_view stream_name(Stream stream) {
-  return stream == Stream::Stdout ? "stdout" : "stderr";
-}
-
-std::filesystem::path rotated_path(const std::filesystem::path& path, int number = 1) {
-  auto rotated = path;
-  rotated += "." + std::to_string(number);
-  return rotated;
-}
-
-std::filesystem::path index_path(const std::filesystem::path& path) {
-  auto index = path;
-  index += ".index";
-  return index;
-}
-
 struct IndexEntry {
   ino_t inode = 0;
   uint64_t first_line = 0;
@@ -48,7 +32,7 @@ struct IndexEntry {
 // FILE.index, oldest file first; empty when there is none (a log of an older roost).
 std::vector<IndexEntry> read_index(const std::filesystem::path& path) {
   std::vector<IndexEntry> entries;
-  std::ifstream index(index_path(path));
+  std::ifstream index(log_index_path(path.string()));
   IndexEntry entry;
   while (index >> entry.inode >> entry.first_line) entries.push_back(entry);
   return entries;
@@ -63,40 +47,9 @@ uint64_t first_line_of(const std::filesystem::path& path, ino_t inode) {
   return kUnnumbered;
 }
 
-UniqueFd open_for_append(const std::filesystem::path& path) {
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
-  if (!fd) throw_errno(fmt::format("open log {}", path.string()));
-  return fd;
-}
-
-std::optional<LogRecord> parse_record(std::string_view line) {
-  auto first = line.find(' ');
-  if (first == std::string_view::npos) return std::nullopt;
-  auto second = line.find(' ', first + 1);
-  if (second == std::string_view::npos || second + 2 > line.size()) return std::nullopt;
-  auto time = parse_rfc3339(line.substr(0, first));
-  auto stream = line.substr(first + 1, second - first - 1);
-  if (!time || (stream != "stdout" && stream != "stderr")) return std::nullopt;
-  LogRecord record;
-  record.time = *time;
-  record.stream = stream == "stdout" ? Stream::Stdout : Stream::Stderr;
-  record.partial = line[second + 1] == 'P';
-  record.text = second + 3 <= line.size() ? line.substr(second + 3) : std::string_view();
-  return record;
-}
-
-// Lines the file holds as whole-line (F) records: a line split into pieces counts once.
-uint64_t count_lines(const std::filesystem::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  uint64_t lines = 0;
-  for (std::string line; std::getline(file, line);)
-    if (auto record = parse_record(line); record && !record->partial) ++lines;
-  return lines;
-}
-
 // Returns whether the record closed a line.
 bool add_record_line(LineAssembler& lines, std::string_view raw) {
-  auto record = parse_record(raw);
+  auto record = parse_log_record(raw);
   if (!record) {
     spdlog::debug("skipping a malformed log record: {}", raw.substr(0, 80));
     return false;
@@ -156,7 +109,8 @@ ino_t inode_of(const std::filesystem::path& path) {
 
 LogFileReader open_by_inode(const std::filesystem::path& path, ino_t inode) {
   for (int number = 0; number <= kKeptRotations; ++number) {
-    LogFileReader reader = open_log(number == 0 ? path : rotated_path(path, number));
+    LogFileReader reader =
+        open_log(number == 0 ? path.string() : rotated_log_path(path.string(), number));
     if (reader.open() && reader.inode() == inode) return reader;
   }
   return LogFileReader(UniqueFd());
@@ -254,91 +208,6 @@ void LineAssembler::print(const Line& line) const {
   write_fully(fd, text);
 }
 
-LogWriter::LogWriter(std::filesystem::path path, uint64_t max_size)
-    : path_(std::move(path)), max_size_(max_size == 0 ? kDefaultLogMaxSize : max_size) {
-  fd_ = open_for_append(path_);
-  struct stat st;
-  if (::fstat(fd_.get(), &st) == 0) size_ = static_cast<uint64_t>(st.st_size);
-  // Records are numbered from the start of the file found here.
-  if (size_ > 0) lines_ = count_lines(path_);
-  begin_file(0);
-}
-
-// Lists the file just opened in the index, after the ones still kept.
-void LogWriter::begin_file(uint64_t first_line) {
-  struct stat st;
-  if (::fstat(fd_.get(), &st) < 0) return;
-  generations_.push_back({st.st_ino, first_line});
-  if (generations_.size() > static_cast<size_t>(kKeptRotations) + 1)
-    generations_.erase(generations_.begin());
-  std::string text;
-  for (const auto& generation : generations_)
-    text += fmt::format("{} {}\n", generation.inode, generation.first_line);
-  try {
-    fs::write_file_atomic(index_path(path_), text, 0600, fs::Durability::RenameOnly);
-  } catch (const Error& error) {
-    if (!warned_)
-      spdlog::warn("log index: {}; a slow 'logs -f' may lose lines unsaid", error.what());
-    warned_ = true;
-  }
-}
-
-// One write for the records of `data` (a container printing short lines would otherwise
-// cost a system call per line), split only where the file must be rotated.
-void LogWriter::write(Stream stream, std::string_view data) {
-  auto prefix = format_timestamp(now_nanos()) + " " + std::string(stream_name(stream)) + " ";
-  std::string records;
-  std::string record;
-  uint64_t whole_lines = 0;
-  auto flush = [&] {
-    if (!records.empty() && append(records)) lines_ += whole_lines;
-    records.clear();
-    whole_lines = 0;
-  };
-  while (!data.empty()) {
-    auto newline = data.find('\n');
-    bool whole = newline != std::string_view::npos;
-    record.assign(prefix).append(whole ? "F " : "P ");
-    record.append(data.substr(0, whole ? newline : data.size())).push_back('\n');
-    data.remove_prefix(whole ? newline + 1 : data.size());
-    if (size_ + records.size() + record.size() > max_size_) flush();
-    records += record;
-    whole_lines += whole ? 1 : 0;
-  }
-  flush();
-}
-
-bool LogWriter::append(const std::string& record) {
-  if (size_ > 0 && size_ + record.size() > max_size_) rotate();
-  if (!write_fully(fd_.get(), record)) {
-    if (!warned_)
-      spdlog::warn("write log {}: {}, dropping output", path_.string(), strerror(errno));
-    warned_ = true;
-    return false;
-  }
-  size_ += record.size();
-  return true;
-}
-
-void LogWriter::rotate() {
-  try {
-    for (int number = kKeptRotations; number > 1; --number) {
-      auto older = rotated_path(path_, number - 1);
-      if (::rename(older.c_str(), rotated_path(path_, number).c_str()) < 0 && errno != ENOENT)
-        throw_errno(
-            fmt::format("rename {} to {}", older.string(), rotated_path(path_, number).string()));
-    }
-    if (::rename(path_.c_str(), rotated_path(path_).c_str()) < 0)
-      throw_errno(fmt::format("rename {} to {}", path_.string(), rotated_path(path_).string()));
-    fd_ = open_for_append(path_);
-    size_ = 0;
-    begin_file(lines_);
-  } catch (const Error& error) {
-    if (!warned_) spdlog::warn("rotate log: {}; the log keeps growing", error.what());
-    warned_ = true;
-  }
-}
-
 void print_log(const std::filesystem::path& path, const LogQuery& query,
                const std::function<bool()>& still_running) {
   LineAssembler lines(query);
@@ -348,7 +217,7 @@ void print_log(const std::filesystem::path& path, const LogQuery& query,
   std::vector<LogFileReader> older;
   std::set<ino_t> seen = {current.open() ? current.inode() : 0};
   for (int number = 1; number <= kKeptRotations; ++number) {
-    LogFileReader reader = open_log(rotated_path(path, number));
+    LogFileReader reader = open_log(rotated_log_path(path.string(), number));
     if (reader.open() && seen.insert(reader.inode()).second) older.push_back(std::move(reader));
   }
   for (auto file = older.rbegin(); file != older.rend(); ++file) file->read_into(lines);

@@ -6,25 +6,14 @@
 #include <string_view>
 #include <vector>
 
+#include "cgroups/oom_watch.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
 #include "launcher/plan.hpp"
 #include "launcher/process_identity.hpp"
+#include "launcher/relay.hpp"
 
 namespace roost::cli {
-
-enum class Stream { Stdout, Stderr };
-
-// Receives what the container writes, as it arrives. A sink whose reader is gone
-// throws OutputClosed.
-using OutputSink = std::function<void(Stream, std::string_view)>;
-
-// The reader of roost's output went away (a pipe into `head` that ended): the relay
-// stops copying and hangs up the container's end so that it ends too.
-class OutputClosed : public Error {
- public:
-  using Error::Error;
-};
 
 // The sink of a foreground command: roost's own stdout. Throws OutputClosed.
 void write_to_stdout(Stream stream, std::string_view data);
@@ -37,14 +26,6 @@ struct ContainerExit {
   bool out_of_memory = false;
   std::optional<uint64_t> memory_max;
   std::string cgroup;  // the scope's cgroup, when there is one
-};
-
-// More descriptors for a relay to watch: what `roost attach` connects to.
-class RelayPeer {
- public:
-  virtual ~RelayPeer() = default;
-  virtual std::vector<int> fds() const = 0;
-  virtual void on_readable(int fd) = 0;
 };
 
 struct MonitorIo {
@@ -70,27 +51,27 @@ ContainerExit run_and_monitor(
     const ContainerPlan& plan, const MonitorIo& io,
     const std::function<void(const ProcessIdentity&, const std::string&)>& on_started);
 
+// The two halves of run_and_monitor, for a monitor that hands the relay to roost-monitor.
+// A started container: its first process, released, with what its monitor holds.
+struct StartedContainer {
+  pid_t pid = 0;
+  UniqueFd pidfd;
+  UniqueFd terminal;  // the pty master, with a terminal
+  UniqueFd out;       // captured stdout and stderr, without one
+  UniqueFd err;
+  std::optional<cgroups::OomWatch> oom;  // the container's cgroup, when it has one
+  ContainerExit result;                  // started, or why not; the user namespace
+};
+StartedContainer start_container(
+    const ContainerPlan& plan, const MonitorIo& io,
+    const std::function<void(const ProcessIdentity&, const std::string&)>& on_started);
+ContainerExit monitor_until_exit(const ContainerPlan& plan, const MonitorIo& io,
+                                 StartedContainer& container);
+
 // Removes `paths` as root of the user namespace held by `user_namespace` (files there
 // may belong to any id the container mapped).
 void remove_in_namespace(const UniqueFd& user_namespace,
                          const std::vector<std::filesystem::path>& paths);
-
-// Streams and signals between roost and a process it started (a container or an exec'd
-// command): forwards signals, copies stdin to a terminal and output to a sink, and
-// returns the shell status once the process was reaped and its output drained.
-struct RelayEnds {
-  int terminal = -1;  // a pty master
-  int out = -1;       // captured stdout
-  int err = -1;       // captured stderr
-  bool forward_stdin = false;
-  RelayPeer* peer = nullptr;
-  // Closes the terminal and the capture pipes (their owner's copies) once the sink
-  // threw OutputClosed, so that the container reads EIO or EPIPE and gets SIGHUP.
-  std::function<void()> close_output = nullptr;
-};
-int relay_until_exit(pid_t pid, const UniqueFd& pidfd, const RelayEnds& ends,
-                     const OutputSink& sink, const std::function<void()>& on_memory_event = {},
-                     int memory_event_fd = -1);
 
 // Whether -t gets a terminal. With -i from a pipe or a file there is no terminal to
 // relay, and a pty would echo the input into the output: roost warns once and goes on
@@ -112,9 +93,6 @@ class RawTerminal {
   struct termios saved_ = {};
   bool active_ = false;
 };
-
-// Writes everything to `fd`, retrying short writes; false when the fd is gone.
-bool write_fully(int fd, std::string_view data);
 
 // Reads until end of file.
 std::string read_until_eof(int fd);

@@ -5,7 +5,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -14,13 +13,13 @@
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
-#include <set>
 #include <sstream>
 
 #include "cgroups/files.hpp"
 #include "cgroups/scope.hpp"
 #include "common/error.hpp"
 #include "common/fs.hpp"
+#include "launcher/service_notify.hpp"
 
 namespace roost::cli {
 
@@ -92,12 +91,6 @@ UniqueFd bind_relay_socket(const std::filesystem::path& directory) {
   return socket;
 }
 
-void notify(const std::string& message) {
-  int result = sd_notify(0, message.c_str());
-  if (result < 0)
-    spdlog::warn("could not tell systemd {:?}: {}, ignoring", message, std::strerror(-result));
-}
-
 std::filesystem::path own_cgroup() {
   std::istringstream lines(fs::read_file("/proc/self/cgroup"));
   for (std::string line; std::getline(lines, line);)
@@ -107,19 +100,6 @@ std::filesystem::path own_cgroup() {
 }
 
 }  // namespace
-
-std::string relayable_notification(std::string_view message) {
-  static const std::set<std::string, std::less<>> kRelayed = {
-      "READY", "STATUS", "RELOADING", "STOPPING", "WATCHDOG", "ERRNO", "EXTEND_TIMEOUT_USEC"};
-  std::string relayed;
-  std::istringstream lines{std::string(message)};
-  for (std::string line; std::getline(lines, line);) {
-    if (!kRelayed.contains(std::string_view(line).substr(0, line.find('=')))) continue;
-    if (line.find('=') == std::string::npos) continue;
-    relayed += (relayed.empty() ? "" : "\n") + line;
-  }
-  return relayed;
-}
 
 std::vector<std::string> environment_at_exec(const ContainerPlan& plan) {
   auto env = plan.env;
@@ -143,19 +123,29 @@ ServiceHooks::~ServiceHooks() {
   stop();
 }
 
-void ServiceHooks::started() {
+void ServiceHooks::announce_started() {
   if (!under_service_ || mode_ == "ignore") return;
-  notify(fmt::format("MAINPID={}", ::getpid()));
-  if (mode_ != "container") {
-    notify("READY=1");
-    return;
-  }
+  notify_service_manager("MAINPID=" + std::to_string(::getpid()));
+  if (mode_ != "container") notify_service_manager("READY=1");
+}
+
+void ServiceHooks::started() {
+  announce_started();
+  start_relay();
+}
+
+void ServiceHooks::start_relay() {
+  if (!relay_socket_) return;
   // The thread must not take the signals the monitor forwards to the container.
   sigset_t all, previous;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, &previous);
   relay_thread_ = std::thread([this] { relay_loop(); });
   pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+}
+
+int ServiceHooks::relay_socket() const {
+  return relay_socket_.get();
 }
 
 void ServiceHooks::stop() {
@@ -173,8 +163,7 @@ void ServiceHooks::relay_loop() {
     // shutdown() by stop() ends the wait with 0, as an empty datagram would.
     if (n == 0 && !stopping_) continue;
     if (n <= 0) return;
-    auto relayed = relayable_notification(std::string_view(buffer, static_cast<size_t>(n)));
-    if (!relayed.empty()) notify(relayed);
+    relay_notification(std::string_view(buffer, static_cast<size_t>(n)));
   }
 }
 

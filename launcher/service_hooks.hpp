@@ -33,6 +33,12 @@ class ServiceHooks {
 
   // The container's command runs: tell systemd, or start relaying the container's word.
   void started();
+  // The two halves of started(): MAINPID, and READY=1 unless the container says it; then
+  // a thread that relays what the container says, with --sdnotify=container under a
+  // service, when no other process (roost-monitor) serves relay_socket() instead.
+  void announce_started();
+  void start_relay();
+  int relay_socket() const;  // -1 when there is nothing to relay
   // The container ended: stop relaying.
   void stop();
 
@@ -45,10 +51,6 @@ class ServiceHooks {
   std::atomic<bool> stopping_ = false;
   std::thread relay_thread_;
 };
-
-// The notification lines a container may send on to systemd; MAINPID and unknown
-// variables are dropped (MAINPID is roost's to say).
-std::string relayable_notification(std::string_view message);
 
 // The container's environment at exec: LISTEN_PID is the command's own pid, which only
 // the command's process knows (it is not PID 1 under --init).

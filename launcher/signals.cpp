@@ -3,8 +3,6 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
-#include <fmt/format.h>
-
 #include <cctype>
 #include <cerrno>
 #include <charconv>
@@ -57,10 +55,8 @@ int parse_signal(std::string_view text, std::string_view option) {
     const char* abbreviation = ::sigabbrev_np(sig);
     if (abbreviation != nullptr && name == abbreviation) return sig;
   }
-  throw UsageError(
-      fmt::format("{} {}: not a signal; use a name such as SIGTERM or TERM, or a "
-                  "number",
-                  option, text));
+  throw UsageError(std::string(option) + " " + std::string(text) +
+                   ": not a signal; use a name such as SIGTERM or TERM, or a number");
 }
 
 std::string signal_name(int signal) {

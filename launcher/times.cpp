@@ -1,9 +1,9 @@
 #include "launcher/times.hpp"
 
-#include <fmt/format.h>
-
+#include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cstdio>
 #include <ctime>
 
 #include "common/error.hpp"
@@ -88,9 +88,11 @@ std::string format_timestamp(UnixNanos time) {
   std::time_t seconds = static_cast<std::time_t>(time / kNanosPerSecond);
   struct tm utc;
   ::gmtime_r(&seconds, &utc);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z", utc.tm_year + 1900,
-                     utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
-                     time % kNanosPerSecond);
+  char text[48];
+  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", utc.tm_year + 1900,
+                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
+                static_cast<long long>(time % kNanosPerSecond));
+  return text;
 }
 
 std::optional<UnixNanos> parse_rfc3339(std::string_view text) {
@@ -152,16 +154,15 @@ UnixNanos parse_point_in_time(std::string_view text, std::string_view option, Un
   if (auto time = parse_rfc3339(text)) return *time;
   if (auto time = parse_unix_seconds(text)) return *time;
   if (auto duration = parse_duration_nanos(text)) return now - *duration;
-  throw UsageError(fmt::format(
-      "--{} {}: not a time; use RFC 3339 (2024-05-01T12:00:00Z or with an offset), Unix "
-      "seconds (1714564800.5) or a duration back from now (10m, 1h30m)",
-      option, text));
+  throw UsageError("--" + std::string(option) + " " + std::string(text) +
+                   ": not a time; use RFC 3339 (2024-05-01T12:00:00Z or with an offset), Unix "
+                   "seconds (1714564800.5) or a duration back from now (10m, 1h30m)");
 }
 
 std::string describe_age(UnixNanos since, UnixNanos now) {
   int64_t seconds = std::max<int64_t>(0, (now - since) / kNanosPerSecond);
   auto plural = [](int64_t count, const char* unit) {
-    return fmt::format("{} {}{}", count, unit, count == 1 ? "" : "s");
+    return std::to_string(count) + " " + unit + (count == 1 ? "" : "s");
   };
   if (seconds < 60) return plural(seconds, "second");
   if (seconds < 3600) return plural(seconds / 60, "minute");

@@ -158,6 +158,75 @@ TEST_F(Lifecycle, MonitorIsTheContainersParentInASessionOfItsOwn) {
   EXPECT_EQ(read_file("/proc/" + std::to_string(monitor) + "/comm"), "roost-monitor\n");
 }
 
+// Once the container runs, its monitor is roost-monitor, executed in place of the roost
+// that set it up (the same pid): a static program that maps no shared library.
+TEST_F(Lifecycle, MonitorOfARunningContainerIsRoostMonitorWithoutSharedLibraries) {
+  detach("small", {"sleep", "1000"});
+  pid_t monitor = inspect("small")["State"]["Monitor"]["Pid"].get<pid_t>();
+  std::string proc = "/proc/" + std::to_string(monitor);
+  EXPECT_EQ(fs::read_symlink(proc + "/exe").filename(), "roost-monitor");
+  std::string maps = read_file(proc + "/maps");
+  EXPECT_EQ(maps.find(".so"), std::string::npos) << maps;
+}
+
+TEST_F(Lifecycle, DetachedRunWithoutRoostMonitorFailsBeforeCreatingAnything) {
+  fs::path installed = fs::path(ROOST_MONITOR_INSTALLED);
+  ASSERT_FALSE(fs::exists(installed))
+      << installed << " is installed, so a roost without roost-monitor beside it finds that one";
+  fs::path lone = installation().dir() / "lone";
+  fs::create_directories(lone);
+  fs::copy_file(roost_binary(), lone / "roost");
+  fs::permissions(lone / "roost", fs::perms(0755), fs::perm_options::replace);
+  Spawn spawn = installation().spawn({"run", "-d", "--name", "alone", image(), "true"});
+  spawn.argv[0] = (lone / "roost").string();
+  Outcome run = rootless::run(spawn);
+  EXPECT_EQ(run.exit_code, 125) << run.describe();
+  EXPECT_EQ(run.out, "");
+  EXPECT_EQ(run.err,
+            "Error: roost-monitor, which keeps a detached container's output and state, "
+            "is neither beside roost (" +
+                (lone / "roost-monitor").string() + ") nor at " + installed.string() +
+                "; install it with roost (meson install puts it at the second place)\n");
+  EXPECT_TRUE(listed_names().empty()) << ps_all().dump();
+}
+
+TEST_F(Lifecycle, RoostMonitorRefusesArgumentsThatRoostDoesNotGive) {
+  std::string monitor = (fs::path(roost_binary()).parent_path() / "roost-monitor").string();
+  const std::string by_hand = "roost-monitor is started by 'roost run -d', not by hand\n";
+  Outcome word = rootless::run(Spawn({monitor, "--pid=first", "--pidfd=4", "--", "x"}, {}));
+  EXPECT_EQ(word.exit_code, 125) << word.describe();
+  EXPECT_EQ(word.err, "roost-monitor: error: --pid=first: not a number; " + by_hand);
+  Outcome unknown = rootless::run(Spawn({monitor, "--colour=red"}, {}));
+  EXPECT_EQ(unknown.exit_code, 125) << unknown.describe();
+  EXPECT_EQ(unknown.err,
+            "roost-monitor: error: --colour=red: not an option of roost-monitor; it is started by "
+            "'roost run -d', not by hand\n");
+  Outcome bare = rootless::run(Spawn({monitor}, {}));
+  EXPECT_EQ(bare.exit_code, 125) << bare.describe();
+  EXPECT_EQ(bare.err,
+            "roost-monitor: error: --pid, --pidfd and the command after -- are needed; " + by_hand);
+}
+
+// What roost-monitor runs at a container's end is no command for people: hidden, and
+// strict about its numbers.
+TEST_F(Lifecycle, ContainerEndedCommandIsHiddenAndRefusesWhatIsNotANumber) {
+  EXPECT_EQ(roost({"--help"}).out.find("__container-ended"), std::string::npos);
+  Outcome status = roost({"__container-ended", "abc", "done", "0"});
+  EXPECT_EQ(status.exit_code, 125) << status.describe();
+  EXPECT_EQ(status.err,
+            "Error: __container-ended STATUS done: not a number up to 2147483647; "
+            "__container-ended is run by roost-monitor, not by hand\n");
+  Outcome fd = roost({"__container-ended", "--user-namespace-fd=-1", "abc", "0", "0"});
+  EXPECT_EQ(fd.exit_code, 125) << fd.describe();
+  EXPECT_EQ(fd.err,
+            "Error: __container-ended --user-namespace-fd -1: not a number up to 2147483647; "
+            "__container-ended is run by roost-monitor, not by hand\n");
+  // A container removed while it ran is no error.
+  Outcome gone = roost({"__container-ended", "abc", "0", "0"});
+  EXPECT_EQ(gone.exit_code, 0) << gone.describe();
+  EXPECT_EQ(gone.err, "");
+}
+
 TEST_F(Lifecycle, DetachedOutputGoesToTheLogByStream) {
   detach("talk", {"sh", "-c", "echo out; echo err >&2; echo more"});
   EXPECT_EQ(wait_for("talk"), "0\n");

@@ -118,6 +118,8 @@ void make_plan(const TestUser& user, const std::vector<std::string>& args, Plan&
   plan.report_inside = plan.work / "report.xml";
   copy_program("/proc/self/exe", plan.program);
   copy_program(roost_to_copy(), plan.roost);
+  // A detached container's monitor becomes the roost-monitor beside roost.
+  copy_program(roost_to_copy().parent_path() / "roost-monitor", plan.dir / "roost-monitor");
   fs::create_directory(plan.work);
   if (::chown(plan.work.c_str(), user.uid, user.gid) < 0 || ::chmod(plan.work.c_str(), 0700) < 0)
     throw std::runtime_error("chown " + plan.work.string() + ": " + std::strerror(errno));
