@@ -6,7 +6,9 @@
 
 #include "common/error.hpp"
 #include "launcher/context.hpp"
+#include "launcher/monitor_handoff.hpp"
 #include "launcher/parse.hpp"
+#include "launcher/service_notify.hpp"
 
 using roost::UsageError;
 using roost::cli::parse_arguments;
@@ -222,4 +224,41 @@ TEST(Config, LimitsErrorsNameFileLineAndColumn) {
   EXPECT_EQ(error_for("[limits]\n\ncpus = true\n"),
             file.string() + ":3:8: limits.cpus must be a string or a number");
   std::filesystem::remove(file);
+}
+
+TEST(MonitorHandoff, ArgumentsComeBackAsTheyWereGiven) {
+  roost::cli::MonitorHandoff handoff;
+  handoff.pid = 4242;
+  handoff.pidfd = 5;
+  handoff.terminal = 6;
+  handoff.attach_listener = 7;
+  handoff.attach_path = "/run/user/1000/roost/containers/a b=c/attach.sock";
+  handoff.oom_inotify = 8;
+  handoff.cgroup = "/sys/fs/cgroup/app.slice/roost-web.scope";
+  handoff.oom_kills = 3;
+  handoff.log_driver = "k8s-file";
+  handoff.log_path = "/home/u/.local/share/roost/containers/id/ctr.log";
+  handoff.log_max_size = 1 << 20;
+  handoff.journal = {"web", std::string(64, 'a'), "localhost/app:1"};
+  handoff.roost_executable = 9;
+  handoff.finish_command = {"--root=/r", "__container-ended", "--", "id"};
+  handoff.debug = true;
+  auto arguments = roost::cli::handoff_arguments(handoff);
+  auto parsed = roost::cli::parse_handoff({arguments.begin(), arguments.end()});
+  EXPECT_EQ(roost::cli::handoff_arguments(parsed), arguments);
+  EXPECT_EQ(parsed.pid, 4242);
+  EXPECT_EQ(parsed.out, -1);
+  EXPECT_EQ(parsed.notify_relay, -1);
+  EXPECT_EQ(parsed.attach_path, handoff.attach_path);
+  EXPECT_EQ(parsed.oom_kills, 3u);
+  EXPECT_EQ(parsed.journal.container_id, handoff.journal.container_id);
+  EXPECT_EQ(parsed.finish_command, handoff.finish_command);
+  EXPECT_TRUE(parsed.debug);
+}
+
+TEST(ServiceNotify, OnlyTheVariablesAContainerMaySayAreRelayed) {
+  EXPECT_EQ(roost::cli::relayable_notification("READY=1\nMAINPID=1\nSTATUS=serving\nBOGUS=2\n"),
+            "READY=1\nSTATUS=serving");
+  EXPECT_EQ(roost::cli::relayable_notification("WATCHDOG=1"), "WATCHDOG=1");
+  EXPECT_EQ(roost::cli::relayable_notification("READY\nSTATUS"), "");
 }
