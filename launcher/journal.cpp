@@ -57,15 +57,18 @@ std::optional<std::string_view> field(sd_journal* journal, const char* name) {
 }
 
 void add_entry(sd_journal* journal, LineAssembler& lines) {
-  auto message = field(journal, "MESSAGE");
-  if (!message) return;
+  auto message_data = field(journal, "MESSAGE");
+  if (!message_data) return;
+  // The data of a field is valid only until the next field is read: a long message
+  // (a piece of 16 KiB) would otherwise come back with other fields' bytes in it.
+  std::string message(*message_data);
   uint64_t usec = 0;
   sd_journal_get_realtime_usec(journal, &usec);
   LogRecord record;
   record.time = static_cast<UnixNanos>(usec) * 1000;
   record.stream = field(journal, "PRIORITY") == "3" ? Stream::Stderr : Stream::Stdout;
   record.partial = field(journal, kJournalPartialField) == "true";
-  record.text = *message;
+  record.text = message;
   lines.add(record);
 }
 

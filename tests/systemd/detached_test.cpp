@@ -105,8 +105,11 @@ TEST(DetachedJournal, LinesPiecesAndFieldsReachTheJournalAndComeBackWhole) {
   EXPECT_TRUE(eventually([&] {
     logs = run_roost({"logs", "jlog"});
     return logs.out == "out\n" + long_line + "\ntail";
-  })) << describe(logs);
-  EXPECT_EQ(logs.err, "err\n");
+  })) << "status "
+      << logs.status << ", " << logs.out.size() << " bytes on stdout, beginning "
+      << logs.out.substr(0, 120) << "\n--- stderr\n"
+      << logs.err;
+  EXPECT_EQ(logs.err, "err");  // the trailing newline trimmed by roost::process::run
   EXPECT_EQ(journal_lines({"CONTAINER_NAME=jlog", "PRIORITY=3"}), std::vector<std::string>{"err"});
   // At least two pieces of the long line (16 KiB each at most) and the unended last line.
   EXPECT_GE(journal_lines({"CONTAINER_NAME=jlog", "CONTAINER_PARTIAL_MESSAGE=true"}).size(), 3u);
