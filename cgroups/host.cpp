@@ -220,7 +220,10 @@ Limits applicable_limits(Limits limits, const HostSupport& host) {
 }
 
 HostSupport detect_host_support() {
-  return detect_host_support(HostProbe{});
+  // A command asks more than once (checking the options, then starting the container),
+  // and choosing the bus may warn: the host is looked at once, so the warning is said once.
+  static const HostSupport host = detect_host_support(HostProbe{});
+  return host;
 }
 
 HostSupport detect_host_support(const HostProbe& probe) {

@@ -42,6 +42,7 @@ struct HostSupport {
   std::string reason;      // why not, for the user, when !can_limit
 };
 
+// This process's host, detected on the first call and the same for every later one.
 HostSupport detect_host_support();
 HostSupport detect_host_support(const HostProbe& probe);
 
