@@ -12,10 +12,13 @@
 // scratch folder the test user owns and whose content is kept with the results.
 //
 // Results: the build folder's tests/systemd/guest-results/ holds console.log (the
-// serial console) and results/ with guest-test.log (this program's output),
-// guest-test.xml, exit-code and journal.txt (the guest's whole journal).
+// serial console) and results/ with, for each phase of guest-job (guest-test, the one
+// most tests run in, and phases for a reconfigured manager or a second boot),
+// PHASE.log (this program's output), PHASE.xml and PHASE.exit-code, and journal.txt
+// (the guest's whole journal).
 //
-// Adding a test: write a TEST() below, build, run the suite; nothing else changes.
+// Adding a test: write a TEST() here or in a *_test.cpp of this folder, build, run the
+// suite; nothing else changes. Helpers the test files share are in guest_support.hpp.
 // A test that needs another Debian package in the guest adds it to GUEST_PACKAGES in
 // build-image, which rebuilds the cached image (about two minutes). Never skip a test
 // for a missing guest feature: fail, so the tier cannot pass without testing.

@@ -22,55 +22,13 @@
 
 #include "common/fs.hpp"
 #include "common/process.hpp"
+#include "tests/systemd/guest_support.hpp"
 
 namespace {
 
+using namespace guest;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-struct Ran {
-  int status = -1;
-  std::string out;
-  std::string err;
-};
-
-Ran run(const std::vector<std::string>& argv) {
-  std::string out_file = fmt::format("units-out-{}.txt", ::getpid());
-  std::vector<std::string> shell = {"/bin/sh", "-c", "exec \"$@\" > " + out_file, "sh"};
-  shell.insert(shell.end(), argv.begin(), argv.end());
-  auto result = roost::process::run(shell);
-  Ran ran;
-  ran.status = WIFEXITED(result.exit_status) ? WEXITSTATUS(result.exit_status)
-                                             : 128 + WTERMSIG(result.exit_status);
-  ran.out = roost::fs::read_file(out_file);
-  ran.err = result.error_output;
-  return ran;
-}
-
-std::string env_or(const char* name, const char* fallback) {
-  const char* value = std::getenv(name);
-  return value ? value : fallback;
-}
-
-Ran roost(std::vector<std::string> args) {
-  args.insert(args.begin(), env_or("ROOST_BIN", "roost"));
-  return run(args);
-}
-
-Ran systemctl(std::vector<std::string> args) {
-  args.insert(args.begin(), {"systemctl", "--user", "--no-pager"});
-  return run(args);
-}
-
-std::string show(const std::string& unit, const std::string& property) {
-  auto shown = systemctl({"show", "-P", property, unit});
-  while (!shown.out.empty() && shown.out.back() == '\n') shown.out.pop_back();
-  return shown.out;
-}
-
-std::string journal_of(const std::string& unit) {
-  return run({"journalctl", "--user", "--no-pager", "-o", "cat", "-u", unit}).out;
-}
 
 // busybox and unit-helper, imported once as guest/units:1.
 const std::string& units_image() {
@@ -78,13 +36,13 @@ const std::string& units_image() {
     fs::path root = fs::absolute("units-root");
     fs::create_directories(root / "bin");
     fs::copy_file("/bin/busybox", root / "bin/busybox", fs::copy_options::overwrite_existing);
-    fs::copy_file(env_or("ROOST_UNIT_HELPER", "/job/bin/unit-helper"), root / "bin/unit-helper",
-                  fs::copy_options::overwrite_existing);
+    fs::copy_file(environment_or("ROOST_UNIT_HELPER", "/job/bin/unit-helper"),
+                  root / "bin/unit-helper", fs::copy_options::overwrite_existing);
     for (const char* applet : {"sh", "echo", "printf", "sleep", "cat"})
       if (!fs::exists(root / "bin" / applet)) fs::create_symlink("busybox", root / "bin" / applet);
     auto tar = roost::process::run({"/usr/bin/tar", "-C", root.string(), "-cf", "units.tar", "."});
     if (tar.exit_status != 0) throw std::runtime_error("tar: " + tar.error_output);
-    auto imported = roost({"import", "units.tar", "guest/units:1"});
+    auto imported = run_roost({"import", "units.tar", "guest/units:1"});
     if (imported.status != 0) throw std::runtime_error("import: " + imported.err);
     return std::string("guest/units:1");
   }();
@@ -92,7 +50,7 @@ const std::string& units_image() {
 }
 
 fs::path units_dir() {
-  return fs::path(env_or("HOME", "/home/roost")) / ".config/roost/units";
+  return fs::path(environment_or("HOME", "/home/roost")) / ".config/roost/units";
 }
 
 // Writes NAME.toml and reloads, so that roost-generator makes roost-NAME.service.
@@ -100,15 +58,6 @@ void declare(const std::string& name, const std::string& toml) {
   fs::create_directories(units_dir());
   roost::fs::write_file_atomic(units_dir() / (name + ".toml"), toml);
   ASSERT_EQ(systemctl({"daemon-reload"}).status, 0);
-}
-
-void wait_until(const std::function<bool()>& done, int seconds) {
-  auto end = Clock::now() + std::chrono::seconds(seconds);
-  while (!done() && Clock::now() < end) std::this_thread::sleep_for(std::chrono::milliseconds(250));
-}
-
-std::string diagnose(const std::string& unit) {
-  return systemctl({"status", unit}).out + "\n--- journal\n" + journal_of(unit);
 }
 
 }  // namespace
@@ -121,7 +70,8 @@ env = { V = "$x %h \\ \" ' end" }
 restart = "no"
 )");
   ASSERT_EQ(systemctl({"start", "roost-escape.service"}).status, 0) << diagnose("roost-escape");
-  wait_until([] { return show("roost-escape.service", "ActiveState") == "inactive"; }, 60);
+  wait_until([] { return show("roost-escape.service", "ActiveState") == "inactive"; },
+             std::chrono::seconds(60));
   auto journal = journal_of("roost-escape.service");
   for (const char* line : {"[a  b]", "[$HOME]", "[${HOME}]", "[100%]", "[%n]", "[back\\slash]",
                            "[\"q\"]", "[it's]", "[;]", "[$x %h \\ \" ' end]"})
@@ -182,7 +132,7 @@ RestartSec = "1"
     auto count = show("roost-failing.service", "NRestarts");
     return count.empty() ? 0 : std::stoi(count);
   };
-  wait_until([&] { return restarts() >= 2; }, 60);
+  wait_until([&] { return restarts() >= 2; }, std::chrono::seconds(60));
   EXPECT_GE(restarts(), 2) << diagnose("roost-failing");
   EXPECT_NE(journal_of("roost-failing.service").find("failing now"), std::string::npos);
   systemctl({"stop", "roost-failing.service"});
@@ -245,11 +195,12 @@ ListenStream = "127.0.0.1:18080"
 
 TEST(Units, GeneratedUnitStartsAndStopsCleanly) {
   const auto& image = units_image();
-  fs::path user_units = fs::path(env_or("HOME", "/home/roost")) / ".config/systemd/user";
+  fs::path user_units = fs::path(environment_or("HOME", "/home/roost")) / ".config/systemd/user";
   fs::create_directories(user_units);
-  auto generated = run({"/bin/sh", "-c",
-                        fmt::format("cd {} && {} generate unit --files --name gen {}",
-                                    user_units.string(), env_or("ROOST_BIN", "roost"), image)});
+  auto generated =
+      run({"/bin/sh", "-c",
+           fmt::format("cd {} && {} generate unit --files --name gen {}", user_units.string(),
+                       environment_or("ROOST_BIN", "roost"), image)});
   ASSERT_EQ(generated.status, 0) << generated.err;
   auto unit = roost::fs::read_file(user_units / "roost-gen.service");
   ASSERT_NE(unit.find("Type=notify"), std::string::npos) << unit;
@@ -268,8 +219,13 @@ TEST(Units, GeneratedUnitStartsAndStopsCleanly) {
   EXPECT_LT(Clock::now() - begin, std::chrono::seconds(10));
   EXPECT_EQ(show("roost-gen.service", "ActiveState"), "inactive") << diagnose("roost-gen");
   EXPECT_EQ(show("roost-gen.service", "Result"), "success");
-  EXPECT_NE(journal_of("roost-gen.service").find("unit-helper: stopping on SIGTERM"),
-            std::string::npos);
+  // journald may write the container's last line after systemctl has returned.
+  auto stopped_line = [] {
+    return journal_of("roost-gen.service").find("unit-helper: stopping on SIGTERM") !=
+           std::string::npos;
+  };
+  wait_until(stopped_line, std::chrono::seconds(10));
+  EXPECT_TRUE(stopped_line()) << diagnose("roost-gen");
 }
 
 TEST(Units, ArchiveIsLoadedOnceBeforeTheFirstStart) {
@@ -319,7 +275,8 @@ TEST(AfterReboot, LingeringUsersUnitStartedAtBoot) {
   ASSERT_NE(roost::fs::read_file("boot-id-before-reboot"),
             roost::fs::read_file("/proc/sys/kernel/random/boot_id"))
       << "the guest was not booted again";
-  wait_until([] { return show("roost-boot.service", "ActiveState") == "active"; }, 120);
+  wait_until([] { return show("roost-boot.service", "ActiveState") == "active"; },
+             std::chrono::seconds(120));
   EXPECT_EQ(show("roost-boot.service", "ActiveState"), "active") << diagnose("roost-boot");
   auto main_pid = show("roost-boot.service", "MainPID");
   EXPECT_EQ(roost::fs::read_file(fmt::format("/proc/{}/comm", main_pid)), "roost\n");
