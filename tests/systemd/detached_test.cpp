@@ -1,57 +1,23 @@
 // Detached containers in the guest: what their monitor (roost-monitor, once the
 // container runs) sends to journald, read back by `roost logs` and by journalctl.
-// Conventions as in guest_test.cpp: ROOST_BIN, a scratch working directory, and
-// busybox-static installed in the guest for the test image.
+// Conventions as in guest_test.cpp; helpers in guest_support.hpp.
 
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <fmt/format.h>
 
 #include <chrono>
 #include <filesystem>
 #include <functional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "common/fs.hpp"
 #include "common/process.hpp"
+#include "tests/systemd/guest_support.hpp"
 
 namespace {
 
+using namespace guest;
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
-
-struct Ran {
-  int status = -1;  // exit code, or 128+N
-  std::string out;
-  std::string err;
-};
-
-Ran run(const std::vector<std::string>& argv) {
-  std::string out_file = fmt::format("detached-out-{}.txt", ::getpid());
-  std::vector<std::string> shell = {"/bin/sh", "-c", "exec \"$@\" > " + out_file, "sh"};
-  shell.insert(shell.end(), argv.begin(), argv.end());
-  auto result = roost::process::run(shell);
-  Ran ran;
-  ran.status = WIFEXITED(result.exit_status) ? WEXITSTATUS(result.exit_status)
-                                             : 128 + WTERMSIG(result.exit_status);
-  ran.out = roost::fs::read_file(out_file);
-  ran.err = result.error_output;
-  return ran;
-}
-
-Ran run_roost(std::vector<std::string> args) {
-  const char* bin = std::getenv("ROOST_BIN");
-  args.insert(args.begin(), bin ? bin : "roost");
-  return run(args);
-}
-
-std::string describe(const Ran& ran) {
-  return fmt::format("status {}\n--- stdout\n{}--- stderr\n{}", ran.status, ran.out, ran.err);
-}
 
 // busybox with the applets these tests use, imported once as guest/detached:1.
 const std::string& detached_image() {
@@ -81,9 +47,8 @@ std::vector<std::string> journal_lines(const std::vector<std::string>& matches) 
   return lines;
 }
 
-bool eventually(const std::function<bool()>& done, int seconds = 20) {
-  auto end = Clock::now() + std::chrono::seconds(seconds);
-  while (!done() && Clock::now() < end) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+bool eventually(const std::function<bool()>& done) {
+  wait_until(done, std::chrono::seconds(20));
   return done();
 }
 
