@@ -41,9 +41,6 @@ void read_string(const std::filesystem::path& file, const toml::node& node, std:
   out = *node.value<std::string>();
 }
 
-const std::vector<std::string_view> kStorageDrivers = {"auto", "overlay", "fuse-overlayfs"};
-const std::vector<std::string_view> kUsernsModes = {"auto", "single", "keep-id", "host"};
-
 struct KeyBinding {
   std::string_view table;
   std::string_view key;

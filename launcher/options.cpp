@@ -10,12 +10,13 @@
 
 namespace roost::cli {
 
+const std::vector<std::string_view> kStorageDrivers = {"auto", "overlay", "fuse-overlayfs"};
+const std::vector<std::string_view> kUsernsModes = {"auto", "single", "keep-id", "host"};
+
 namespace {
 
 using K = ValueKind;
 
-const std::vector<std::string_view> kStorageDrivers = {"auto", "overlay", "fuse-overlayfs"};
-const std::vector<std::string_view> kUsernsModes = {"auto", "single", "keep-id", "host"};
 const std::vector<std::string_view> kNetworkModes = {"host", "none"};
 const std::vector<std::string_view> kCgroupsModes = {"enabled", "disabled", "split"};
 const std::vector<std::string_view> kSdnotifyModes = {"conmon", "container", "ignore"};

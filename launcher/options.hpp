@@ -65,6 +65,11 @@ struct CommandSpec {
   bool hidden = false;
 };
 
+// Values --storage-driver and --userns take; config.toml's storage.driver and
+// containers.userns take the same.
+extern const std::vector<std::string_view> kStorageDrivers;
+extern const std::vector<std::string_view> kUsernsModes;
+
 const std::vector<OptionSpec>& global_options();
 const std::vector<CommandSpec>& command_table();
 

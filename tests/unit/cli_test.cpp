@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -155,6 +156,35 @@ TEST(Config, BadValueNamesFileLineAndColumn) {
     } catch (const UsageError& error) {
       EXPECT_EQ(std::string(error.what()).rfind(file.string() + message, 0), 0u) << error.what();
     }
+  }
+  std::filesystem::remove(file);
+}
+
+// config.toml takes every value the flag does, and nothing else.
+TEST(Config, ChoicesAreTheFlagsChoices) {
+  auto file = std::filesystem::temp_directory_path() / "roost-config-choices.toml";
+  const auto& globals = roost::cli::global_options();
+  auto storage_flag = std::find_if(globals.begin(), globals.end(), [](const auto& option) {
+    return option.long_name == "storage-driver";
+  });
+  ASSERT_NE(storage_flag, globals.end());
+  EXPECT_EQ(storage_flag->choices, roost::cli::kStorageDrivers);
+  const auto& run_options = parse_arguments({"run", "img"}).command.spec->options;
+  auto userns_flag = std::find_if(run_options.begin(), run_options.end(),
+                                  [](const auto& option) { return option.long_name == "userns"; });
+  ASSERT_NE(userns_flag, run_options.end());
+  EXPECT_EQ(userns_flag->choices, roost::cli::kUsernsModes);
+  for (auto driver : roost::cli::kStorageDrivers) {
+    std::ofstream(file) << "[storage]\ndriver = \"" << driver << "\"\n";
+    roost::cli::Settings settings;
+    roost::cli::apply_config_file(file, settings);
+    EXPECT_EQ(settings.storage_driver, driver);
+  }
+  for (auto mode : roost::cli::kUsernsModes) {
+    std::ofstream(file) << "[containers]\nuserns = \"" << mode << "\"\n";
+    roost::cli::Settings settings;
+    roost::cli::apply_config_file(file, settings);
+    EXPECT_EQ(settings.userns, mode);
   }
   std::filesystem::remove(file);
 }
