@@ -211,7 +211,7 @@ const std::vector<CommandSpec>& command_table() {
         {"since", 0, K::Text, "TIME",
          "Only output since TIME (RFC 3339, Unix seconds, or a duration such as 10m)"},
         {"until", 0, K::Text, "TIME", "Only output until TIME (same forms as --since)"},
-        {"tail", 'n', K::Number, "N", "Only the last N lines"},
+        {"tail", 'n', K::WholeNumber, "N", "Only the last N lines (-1: all)"},
         {"timestamps", 't', K::None, "", "Start each line with the time it was written"}},
        {{"CONTAINER", K::Container}},
        cmd_logs},

@@ -13,8 +13,9 @@ enum class ValueKind {
   None,  // a flag without value
   Text,
   Number,
-  Size,  // 64m, 1g
-  Path,  // any file
+  WholeNumber,  // an integer, sign allowed: 10, -1
+  Size,         // 64m, 1g
+  Path,         // any file
   Directory,
   Signal,
   Image,             // an image reference

@@ -50,6 +50,12 @@ bool is_finite_number(const std::string& value) {
   return error == std::errc() && end == value.data() + value.size() && std::isfinite(number);
 }
 
+bool is_whole_number(const std::string& value) {
+  long long number = 0;
+  auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), number);
+  return error == std::errc() && end == value.data() + value.size();
+}
+
 std::string spelled_flag(const OptionSpec& option) {
   std::string flag = "--" + std::string(option.long_name);
   return option.short_name != 0 ? fmt::format("-{}/{}", option.short_name, flag) : flag;
@@ -66,6 +72,9 @@ void check_value(const std::string& where, const OptionSpec& option, const std::
   }
   if (option.kind == ValueKind::Number && !is_finite_number(value))
     throw UsageError(fmt::format("{}: {} {}: not a number; expected {}: {}", where,
+                                 spelled_flag(option), value, option.value_name, option.help));
+  if (option.kind == ValueKind::WholeNumber && !is_whole_number(value))
+    throw UsageError(fmt::format("{}: {} {}: not a whole number; expected {}: {}", where,
                                  spelled_flag(option), value, option.value_name, option.help));
 }
 

@@ -82,13 +82,24 @@ TEST(Parse, NumberIsCheckedNamingTheFlagTheValueAndTheForm) {
             "roost run: --cpus abc: not a number; expected N: CPU limit in CPUs (0.5 is half of "
             "one)");
   EXPECT_EQ(usage_error_of({"logs", "--tail", "x", "c"}),
-            "roost logs: -n/--tail x: not a number; expected N: Only the last N lines");
+            "roost logs: -n/--tail x: not a whole number; expected N: Only the last N lines (-1: "
+            "all)");
   EXPECT_EQ(usage_error_of({"stop", "-t", "abc", "c"}),
             "roost stop: -t/--time abc: not a number; expected SECONDS: Seconds to wait after the "
             "stop signal before SIGKILL (default: the container's --stop-timeout)");
   EXPECT_NE(usage_error_of({"run", "--cpus=nan", "img"}).find("--cpus nan: not a number"),
             std::string::npos);
   EXPECT_EQ(usage_error_of({"run", "--cpus", "1.5", "img"}), "");
+}
+
+TEST(Parse, WholeNumberRefusesFractions) {
+  EXPECT_EQ(usage_error_of({"logs", "--tail", "1.5", "c"}),
+            "roost logs: -n/--tail 1.5: not a whole number; expected N: Only the last N lines (-1: "
+            "all)");
+  EXPECT_NE(usage_error_of({"logs", "-n=1e3", "c"}).find("-n/--tail 1e3: not a whole number"),
+            std::string::npos);
+  EXPECT_EQ(usage_error_of({"logs", "--tail", "-1", "c"}), "");
+  EXPECT_EQ(usage_error_of({"logs", "--tail=20", "c"}), "");
 }
 
 TEST(Parse, FlagWithoutValueRefusesOne) {

@@ -65,7 +65,7 @@ TEST(CompletionModel, EachValueKindOffersWhatItHolds) {
   EXPECT_EQ(completion_for(PositionalSpec{"C", K::Container}).offer, Offer::Containers);
   EXPECT_EQ(completion_for(PositionalSpec{"C", K::RunningContainer}).offer,
             Offer::RunningContainers);
-  for (auto kind : {K::Text, K::Number, K::Size, K::KeyValue, K::Duration})
+  for (auto kind : {K::Text, K::Number, K::WholeNumber, K::Size, K::KeyValue, K::Duration})
     EXPECT_EQ(completion_for(PositionalSpec{"X", kind}).offer, Offer::Nothing);
 }
 
