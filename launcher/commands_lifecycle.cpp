@@ -1,4 +1,5 @@
 #include <csignal>
+#include <optional>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -11,6 +12,7 @@
 #include "launcher/format_template.hpp"
 #include "launcher/launch.hpp"
 #include "launcher/lifecycle.hpp"
+#include "launcher/parse.hpp"
 #include "launcher/signals.hpp"
 
 namespace roost::cli {
@@ -44,11 +46,10 @@ std::vector<ContainerRecord> resolve_all(const ContainerStore& store,
   return records;
 }
 
-int timeout_option(const ParsedCommand& command, const ContainerRecord& record) {
-  if (!command.has("time")) return record.settings.stop_timeout;
-  double seconds = std::stod(command.value("time"));
-  if (seconds < 0) throw UsageError(fmt::format("--time {}: use 0 or more seconds", seconds));
-  return static_cast<int>(seconds);
+// Checked before any container is looked up; without --time each container's own.
+std::optional<int> timeout_option(const ParsedCommand& command) {
+  if (!command.has("time")) return std::nullopt;
+  return parse_timeout_seconds(command.value("time"), "--time");
 }
 
 // Stops a running container and waits until its end is recorded (a container that has
@@ -61,13 +62,13 @@ void stop_locked(const Context& context, const ContainerStore& store, Locked& lo
   if (stopped) await_record(context, store, locked.record);
 }
 
-// Stops the container named (with the command's --time) and returns it still locked
+// Stops the container named (within `timeout` seconds, else its own) and returns it still locked
 // unless stopping had to release the lock to wait for its end.
 Locked stop_named(const Context& context, const ContainerStore& store, const std::string& name,
-                  const ParsedCommand& command) {
+                  std::optional<int> timeout) {
   auto locked = lock_named(context, store, name);
   if (locked.record.status == kCorrupt) throw wrong_state(locked.record, "");
-  stop_locked(context, store, locked, timeout_option(command, locked.record));
+  stop_locked(context, store, locked, timeout.value_or(locked.record.settings.stop_timeout));
   return locked;
 }
 
@@ -186,10 +187,11 @@ int cmd_start(const ParsedCommand& command, Context& context) {
 }
 
 int cmd_stop(const ParsedCommand& command, Context& context) {
+  auto timeout = timeout_option(command);
   auto store = store_of(context);
   resolve_all(store, command.positionals);
   for (const auto& name : command.positionals) {
-    stop_named(context, store, name, command);
+    stop_named(context, store, name, timeout);
     fmt::print("{}\n", name);
   }
   return 0;
@@ -212,10 +214,11 @@ int cmd_kill(const ParsedCommand& command, Context& context) {
 }
 
 int cmd_restart(const ParsedCommand& command, Context& context) {
+  auto timeout = timeout_option(command);
   auto store = store_of(context);
   resolve_all(store, command.positionals);
   for (const auto& name : command.positionals) {
-    auto locked = stop_named(context, store, name, command);
+    auto locked = stop_named(context, store, name, timeout);
     // start_one takes the lock again, and a stopped container still holds it here.
     locked.lock.release();
     int status = start_one(context, store, name, false);

@@ -18,6 +18,7 @@
 #include "launcher/lifecycle.hpp"
 #include "launcher/limit_defaults.hpp"
 #include "launcher/monitor.hpp"
+#include "launcher/parse.hpp"
 #include "launcher/plan.hpp"
 #include "launcher/runtime.hpp"
 #include "launcher/signals.hpp"
@@ -182,13 +183,8 @@ ContainerSettings container_settings(const ParsedCommand& command,
   settings.stop_signal = command.value("stop-signal", config.stop_signal);
   if (!settings.stop_signal.empty())
     settings.stop_signal = signal_name(parse_signal(settings.stop_signal, "--stop-signal"));
-  if (command.has("stop-timeout")) {
-    double timeout = std::stod(command.value("stop-timeout"));
-    if (timeout < 0 || timeout > 86400)
-      throw UsageError(fmt::format("--stop-timeout {}: use seconds from 0 to 86400",
-                                   command.value("stop-timeout")));
-    settings.stop_timeout = static_cast<int>(timeout);
-  }
+  if (command.has("stop-timeout"))
+    settings.stop_timeout = parse_timeout_seconds(command.value("stop-timeout"), "--stop-timeout");
   apply_log_options(command, settings);
   return settings;
 }

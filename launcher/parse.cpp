@@ -270,6 +270,16 @@ Invocation parse_arguments(const std::vector<std::string>& args) {
   return Parser(args).run();
 }
 
+int parse_timeout_seconds(std::string_view text, std::string_view flag) {
+  constexpr int kMostSeconds = 86400;
+  double seconds = -1;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+  if (error != std::errc() || end != text.data() + text.size() || !(seconds >= 0) ||
+      seconds > kMostSeconds)
+    throw UsageError(fmt::format("{} {}: use seconds from 0 to {}", flag, text, kMostSeconds));
+  return static_cast<int>(seconds);
+}
+
 std::string nearest(std::string_view word, const std::vector<std::string_view>& candidates) {
   std::string best;
   size_t best_distance = std::max<size_t>(2, word.size() / 3) + 1;

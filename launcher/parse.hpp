@@ -20,6 +20,10 @@ Invocation parse_arguments(const std::vector<std::string>& args);
 // Usage and options of one command, or of roost itself when `command` is null.
 std::string render_help(const CommandSpec* command);
 
+// Seconds given to `flag` (--time 10, --stop-timeout 2.5): 0 to 86400, fractions dropped.
+// Throws UsageError naming the flag, the value and the range.
+int parse_timeout_seconds(std::string_view text, std::string_view flag);
+
 // The closest candidate within a small edit distance, or empty.
 std::string nearest(std::string_view word, const std::vector<std::string_view>& candidates);
 

@@ -1,5 +1,5 @@
-// Bad input to run, create, rm and rmi: one line naming the option, the value and what
-// to do, exit status 125, and nothing of the store changed: no container half-made, no
+// Bad input to run, create, stop, restart, rm and rmi: one line naming the option, the value and
+// what to do, exit status 125, and nothing of the store changed: no container half-made, no
 // directory left, no other container touched.
 
 #include <sys/stat.h>
@@ -102,7 +102,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"NegativeUid", {"-u", "-5"}, {"-u -5: uid -5 is negative", "0 to 2147483647"}},
         BadInput{"NegativeGid", {"-u", "app:-1"}, {"-u app:-1: gid -1 is negative"}},
         BadInput{"MissingGroup", {"-u", "app:"}, {"-u app:", "a group must follow the colon"}},
-        BadInput{"ForeignRunroot", {"--runroot", "/"}, {"--runroot /", "belongs to uid 0"}}),
+        BadInput{"ForeignRunroot", {"--runroot", "/"}, {"--runroot /", "belongs to uid 0"}},
+        BadInput{"HugeStopTimeout",
+                 {"--stop-timeout", "1e300"},
+                 {"--stop-timeout 1e300: use seconds from 0 to 86400"}}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST_F(BadInputTest, EmptyCommandIsNamed) {
@@ -125,6 +128,19 @@ TEST_F(BadInputTest, RunrootThatCannotBeWrittenIsRefused) {
   Outcome seen = roost({"--runroot", runroot.string(), "run", "--rm", image(), "true"});
   expect_refused_and_nothing_changed(seen, {"--runroot " + runroot.string(), "cannot write"});
   ::chmod(runroot.c_str(), 0700);
+}
+
+// Checked before any container is looked up, so a missing one is not what is reported.
+TEST_F(BadInputTest, StopTimeOutOfRangeIsNamed) {
+  for (const char* command : {"stop", "restart"}) {
+    for (const char* container : {"keep", "nosuch"})
+      expect_refused_and_nothing_changed(roost({command, "-t", "1e300", container}),
+                                         {"--time 1e300: use seconds from 0 to 86400"});
+    expect_refused_and_nothing_changed(roost({command, "--time=86401", "keep"}),
+                                       {"--time 86401: use seconds from 0 to 86400"});
+  }
+  Outcome listed = roost({"ps", "-a", "--format", "{{.Names}} {{.State}}"});
+  EXPECT_EQ(listed.out, "keep created\n") << listed.describe();
 }
 
 TEST_F(BadInputTest, EmptyNameRemovesNothing) {

@@ -1,3 +1,4 @@
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -100,6 +101,22 @@ TEST(Parse, WholeNumberRefusesFractions) {
             std::string::npos);
   EXPECT_EQ(usage_error_of({"logs", "--tail", "-1", "c"}), "");
   EXPECT_EQ(usage_error_of({"logs", "--tail=20", "c"}), "");
+}
+
+TEST(Parse, TimeoutSecondsAreARangeWithFractionsDropped) {
+  using roost::cli::parse_timeout_seconds;
+  EXPECT_EQ(parse_timeout_seconds("0", "--time"), 0);
+  EXPECT_EQ(parse_timeout_seconds("2.9", "--time"), 2);
+  EXPECT_EQ(parse_timeout_seconds("86400", "--time"), 86400);
+  for (const char* bad : {"86400.5", "1e300", "-1", "nan", "inf", "", "1x"}) {
+    try {
+      parse_timeout_seconds(bad, "--stop-timeout");
+      ADD_FAILURE() << bad << " accepted";
+    } catch (const UsageError& error) {
+      EXPECT_EQ(std::string(error.what()),
+                fmt::format("--stop-timeout {}: use seconds from 0 to 86400", bad));
+    }
+  }
 }
 
 TEST(Parse, FlagWithoutValueRefusesOne) {
