@@ -108,7 +108,7 @@ OptionSpec format_option(std::vector<std::string_view> named,
           .value_name = "FORMAT",
           .help = *help_texts.back(),
           .choices = std::move(named),
-          .accepts_template = true};
+          .template_fields = &fields};
 }
 
 }  // namespace

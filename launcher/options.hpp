@@ -37,8 +37,10 @@ struct OptionSpec {
   // File name endings a Path value is expected to have ("tar", "tar.gz"); completion
   // offers only those files (and directories to look into).
   std::vector<std::string_view> extensions = {};
-  // A Choice that also takes a --format template ('{{.Names}}'); completion offers choices.
-  bool accepts_template = false;
+  // A Choice that also takes a --format template ('{{.Names}}') over these fields, checked
+  // while parsing so that a bad template is named before anything is looked up; completion
+  // offers the choices.
+  const std::vector<std::string_view>* template_fields = nullptr;
 };
 
 struct PositionalSpec {

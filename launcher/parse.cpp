@@ -62,7 +62,12 @@ std::string spelled_flag(const OptionSpec& option) {
 }
 
 void check_value(const std::string& where, const OptionSpec& option, const std::string& value) {
-  if (option.kind == ValueKind::Choice && !(option.accepts_template && is_format_template(value)) &&
+  if (option.template_fields != nullptr && is_format_template(value)) {
+    // Compiling the template is what checks it; the command compiles it again to print.
+    FormatTemplate(value, *option.template_fields);
+    return;
+  }
+  if (option.kind == ValueKind::Choice &&
       std::find(option.choices.begin(), option.choices.end(), value) == option.choices.end()) {
     std::string allowed;
     for (auto choice : option.choices)

@@ -32,6 +32,16 @@ TEST_F(Format, PsAndInspectTemplatesPrintTheFieldsAsked) {
   require_success(roost({"rm", "fmtc"}), "rm");
 }
 
+// The template is checked first: a missing container is not what is reported.
+TEST_F(Format, InspectNamesABadTemplateEvenForAMissingContainer) {
+  Outcome refused = roost({"inspect", "--format", "{{.State.Status}} {{.Nope}}", "nosuch"});
+  EXPECT_EQ(refused.exit_code, 125) << refused.describe();
+  EXPECT_EQ(refused.out, "") << refused.describe();
+  EXPECT_EQ(lines_of(refused.err).size(), 1u) << refused.describe();
+  EXPECT_NE(refused.err.find("unknown field .Nope; valid fields: .ID"), std::string::npos)
+      << refused.describe();
+}
+
 TEST_F(Format, UnknownFieldIsOneErrorListingTheValidOnes) {
   for (const char* command : {"ps", "images"}) {
     Outcome refused = roost({command, "--format", "{{.Nope}}"});

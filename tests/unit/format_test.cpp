@@ -70,3 +70,17 @@ TEST(FormatTemplate, ParserTakesTemplatesButStillChecksNamedFormats) {
             "{{.State.Status}}");
   EXPECT_THROW(roost::cli::parse_arguments({"images", "--format", "yaml"}), UsageError);
 }
+
+TEST(FormatTemplate, ParserChecksTheTemplateBeforeTheCommandLooksAnythingUp) {
+  for (std::vector<std::string> args :
+       {std::vector<std::string>{"inspect", "--format", "{{.Nope}}", "missing"},
+        std::vector<std::string>{"ps", "--format={{.Names}} {{.Nope}}"},
+        std::vector<std::string>{"images", "--format", "{{.Repository}"}}) {
+    try {
+      roost::cli::parse_arguments(args);
+      ADD_FAILURE() << args[0] << " " << args[1] << " accepted";
+    } catch (const UsageError& error) {
+      EXPECT_EQ(std::string(error.what()).rfind("--format '", 0), 0u) << error.what();
+    }
+  }
+}
