@@ -26,6 +26,10 @@ std::string field_list(const std::vector<std::string_view>& fields) {
   return list;
 }
 
+// What Go's templates print for a key a map lacks or holds nil for, as podman's
+// --format prints {{.Config.Labels.nope}}; an empty string stays empty.
+constexpr std::string_view kNoValue = "<no value>";
+
 std::string_view trimmed(std::string_view text) {
   while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
   while (!text.empty() && text.back() == ' ') text.remove_suffix(1);
@@ -56,7 +60,7 @@ std::string plain_text(const nlohmann::json& value) {
   return value.dump();
 }
 
-// A key a row lacks (Error when there was none) prints as nothing.
+// A key a row lacks (Error when there was none) is null.
 const nlohmann::json& lookup(const nlohmann::json& row, const std::vector<std::string>& path) {
   static const nlohmann::json missing;
   const nlohmann::json* value = &row;
@@ -134,7 +138,12 @@ std::string FormatTemplate::render(const nlohmann::json& row) const {
       continue;
     }
     const nlohmann::json& value = lookup(row, piece.path);
-    line += piece.as_json ? value.dump() : plain_text(value);
+    if (piece.as_json)
+      line += value.dump();
+    else if (value.is_null())
+      line += kNoValue;
+    else
+      line += plain_text(value);
   }
   return line + "\n";
 }

@@ -48,7 +48,17 @@ TEST(FormatTemplate, NestedKeysArraysAndMissingValues) {
   nlohmann::json row = {{"Names", {"a", "b"}}, {"State", {{"Status", "exited"}}}};
   auto text = FormatTemplate("{{.Names}}|{{.State.Status}}|{{.State.Nope}}|{{.Error}}",
                              {"Names", "State", "Error"});
-  EXPECT_EQ(text.render(row), "a,b|exited||\n");
+  EXPECT_EQ(text.render(row), "a,b|exited|<no value>|<no value>\n");
+}
+
+TEST(FormatTemplate, NoValueForMissingOrNullButEmptyStringsStayEmpty) {
+  nlohmann::json row = {{"Names", ""}, {"Error", nullptr}, {"State", {{"Status", ""}}}};
+  auto text = FormatTemplate("[{{.Names}}][{{.Error}}][{{.State.Status}}][{{.State.Pid}}]",
+                             {"Names", "State", "Error"});
+  EXPECT_EQ(text.render(row), "[][<no value>][][<no value>]\n");
+  auto as_json = FormatTemplate("{{json .Error}} {{json .State.Pid}} {{json .Names}}",
+                                {"Names", "State", "Error"});
+  EXPECT_EQ(as_json.render(row), "null null \"\"\n");
 }
 
 TEST(FormatTemplate, UnknownFieldIsNamedWithTheValidOnes) {
