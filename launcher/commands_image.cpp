@@ -237,6 +237,11 @@ int cmd_image_inspect(const ParsedCommand& command, Context& context) {
       throw UsageError(fmt::format("image {} is not in your store; see 'roost images'", name));
     list.push_back(image_json(*record));
   }
+  if (is_format_template(command.value("format"))) {
+    for (auto& entry : list) entry["ID"] = entry["Id"];
+    print_with_template(command.value("format"), kImageInspectTemplateFields, list);
+    return 0;
+  }
   fmt::print("{}\n", list.dump(2));
   return 0;
 }

@@ -17,6 +17,9 @@ const std::vector<std::string_view> kImagesTemplateFields = {
 const std::vector<std::string_view> kInspectTemplateFields = {
     "ID",    "Id",     "Name",  "Created",    "Image",  "ImageName", "AutoRemove", "Config",
     "State", "Mounts", "Scope", "IdMappings", "Rootfs", "UpperDir",  "LogPath"};
+const std::vector<std::string_view> kImageInspectTemplateFields = {
+    "ID", "Id",         "Names", "Created", "Size",       "Layers", "Architecture",
+    "Os", "Entrypoint", "Cmd",   "Env",     "WorkingDir", "User"};
 
 namespace {
 

@@ -13,6 +13,7 @@ namespace roost::cli {
 extern const std::vector<std::string_view> kPsTemplateFields;
 extern const std::vector<std::string_view> kImagesTemplateFields;
 extern const std::vector<std::string_view> kInspectTemplateFields;
+extern const std::vector<std::string_view> kImageInspectTemplateFields;
 
 // True when a --format value is a template such as '{{.Names}} {{.Status}}' rather than
 // a named format (table, json).

@@ -153,7 +153,7 @@ const std::vector<CommandSpec>& command_table() {
        cmd_images},
       {"image inspect",
        "Show an image's record as JSON",
-       {},
+       {format_option({"json"}, kImageInspectTemplateFields)},
        {{"IMAGE", K::Image, true, true}},
        cmd_image_inspect},
       {"rmi", "Remove images", {}, {{"IMAGE", K::Image, true, true}}, cmd_rmi},

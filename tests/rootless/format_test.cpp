@@ -1,4 +1,5 @@
-// --format templates on the real binary: ps, images and inspect over a real store.
+// --format templates on the real binary: ps, images, inspect and image inspect over a real
+// store.
 
 #include <gtest/gtest.h>
 
@@ -30,6 +31,26 @@ TEST_F(Format, PsAndInspectTemplatesPrintTheFieldsAsked) {
   EXPECT_EQ(inspected.exit_code, 0) << inspected.describe();
   EXPECT_EQ(inspected.out, "fmtc:false\n");
   require_success(roost({"rm", "fmtc"}), "rm");
+}
+
+TEST_F(Format, ImageInspectTemplatePrintsTheFieldsAsked) {
+  ImageSpec spec = busybox_plus({});
+  spec.name = "localhost/fmt-image:1";
+  load(spec);
+  Outcome shown = roost(
+      {"image", "inspect", "--format", "{{.Names}}|{{.Os}}|{{json .Layers}}|{{.ID}}", spec.name});
+  ASSERT_EQ(shown.exit_code, 0) << shown.describe();
+  Outcome as_json = roost({"image", "inspect", "--format=json", spec.name});
+  ASSERT_EQ(as_json.exit_code, 0) << as_json.describe();
+  EXPECT_EQ(as_json.out, roost({"image", "inspect", spec.name}).out);
+  auto record = nlohmann::json::parse(as_json.out).at(0);
+  EXPECT_EQ(shown.out, spec.name + "|" + spec.os + "|" + record["Layers"].dump() + "|" +
+                           record["Id"].get<std::string>() + "\n");
+  Outcome refused = roost({"image", "inspect", "--format", "{{.Nope}}", "nosuch"});
+  EXPECT_EQ(refused.exit_code, 125) << refused.describe();
+  EXPECT_NE(refused.err.find("unknown field .Nope; valid fields: .ID .Id .Names"),
+            std::string::npos)
+      << refused.describe();
 }
 
 // The template is checked first: a missing container is not what is reported.

@@ -94,3 +94,26 @@ TEST(FormatTemplate, ParserChecksTheTemplateBeforeTheCommandLooksAnythingUp) {
     }
   }
 }
+
+TEST(FormatTemplate, ImageInspectTakesJsonOrATemplateOverItsFields) {
+  auto parsed = roost::cli::parse_arguments({"image", "inspect", "--format", "{{.Os}}", "img"});
+  EXPECT_EQ(parsed.command.value("format"), "{{.Os}}");
+  EXPECT_EQ(roost::cli::parse_arguments({"image", "inspect", "--format=json", "img"})
+                .command.value("format"),
+            "json");
+  EXPECT_THROW(roost::cli::parse_arguments({"image", "inspect", "--format", "table", "img"}),
+               UsageError);
+  try {
+    roost::cli::parse_arguments({"image", "inspect", "--format", "{{.Repository}}", "img"});
+    ADD_FAILURE() << "an images field accepted by image inspect";
+  } catch (const UsageError& error) {
+    EXPECT_NE(std::string(error.what())
+                  .find("unknown field .Repository; valid fields: .ID .Id "
+                        ".Names .Created .Size .Layers"),
+              std::string::npos)
+        << error.what();
+  }
+  auto help = roost::cli::render_help(parsed.command.spec);
+  EXPECT_NE(help.find("--format FORMAT"), std::string::npos) << help;
+  EXPECT_NE(help.find(".Entrypoint .Cmd .Env"), std::string::npos) << help;
+}
