@@ -202,7 +202,7 @@ enum class Role { FirstProcess, Exec };
                                 Role role) {
   if (plan.tty)
     attach_terminal(plan, channels.console_write, role == Role::FirstProcess);
-  else if (!plan.interactive || channels.stdout_write >= 0)
+  else if (!plan.interactive)
     detach_stdin();
   if (!plan.tty) connect_captured_output(channels);
   auto identity =

@@ -42,15 +42,21 @@ std::string first_nonempty_line(const std::string& text) {
   return {};
 }
 
+// With --rm no log is kept; without it the output goes through the log file as well,
+// and stdin still reaches the container.
 TEST_F(Io, PipedStdinReachesTheContainerAndItsEndEndsIt) {
   std::string image = load_busybox();
-  Spawn spawn = installation().spawn({"run", "--rm", "-i", image, "cat"});
-  spawn.input = "hi\n";
-  spawn.timeout = Seconds(60);
-  Outcome seen = run(spawn);
-  EXPECT_FALSE(seen.timed_out) << "end of file on stdin did not reach cat";
-  EXPECT_EQ(seen.exit_code, 0) << seen.describe();
-  EXPECT_EQ(seen.out, "hi\n");
+  installation().remember_container("logged");
+  for (const std::string keep : {"--rm", "--name=logged"}) {
+    Spawn spawn = installation().spawn({"run", keep, "-i", image, "cat"});
+    spawn.input = "hi\n";
+    spawn.timeout = Seconds(60);
+    Outcome seen = run(spawn);
+    EXPECT_FALSE(seen.timed_out) << keep << ": end of file on stdin did not reach cat";
+    EXPECT_EQ(seen.exit_code, 0) << seen.describe();
+    EXPECT_EQ(seen.out, "hi\n") << keep;
+  }
+  EXPECT_EQ(installation()({"logs", "logged"}).out, "hi\n");
 }
 
 // As with podman: -it with input from a pipe warns once and runs as -i, so that the
