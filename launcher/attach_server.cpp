@@ -1,6 +1,7 @@
 #include "launcher/attach_server.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -15,6 +16,21 @@
 #include "common/stderr_log.hpp"
 
 namespace roost::cli {
+
+namespace {
+
+// A write to a pipe whose reader is gone raised SIGPIPE, which a monitor blocks: it is
+// taken here so that the relay does not pass it on to the container as if it had been
+// sent to the monitor.
+void take_broken_pipe_signal() {
+  sigset_t broken_pipe;
+  sigemptyset(&broken_pipe);
+  sigaddset(&broken_pipe, SIGPIPE);
+  struct timespec now = {};
+  ::sigtimedwait(&broken_pipe, nullptr, &now);
+}
+
+}  // namespace
 
 UniqueFd open_directory(const std::string& dir) {
   UniqueFd fd(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
@@ -44,8 +60,14 @@ UniqueFd listen_for_attach(const std::string& runtime_dir) {
   return listener;
 }
 
-AttachServer::AttachServer(std::string socket_path, UniqueFd listener, int terminal)
-    : path_(std::move(socket_path)), listener_(std::move(listener)), terminal_(terminal) {}
+AttachServer::AttachServer(std::string socket_path, UniqueFd listener, int terminal, UniqueFd input)
+    : path_(std::move(socket_path)),
+      listener_(std::move(listener)),
+      terminal_(terminal),
+      input_(std::move(input)) {
+  // A container that does not read its stdin must not stop the relay of its output.
+  if (input_) ::fcntl(input_.get(), F_SETFL, ::fcntl(input_.get(), F_GETFL) | O_NONBLOCK);
+}
 
 AttachServer::~AttachServer() {
   ::unlink(path_.c_str());
@@ -53,7 +75,8 @@ AttachServer::~AttachServer() {
 
 std::vector<int> AttachServer::fds() const {
   std::vector<int> fds = {listener_.get()};
-  for (const auto& client : clients_) fds.push_back(client.get());
+  if (pending_input_.empty())
+    for (const auto& client : clients_) fds.push_back(client.get());
   return fds;
 }
 
@@ -64,7 +87,22 @@ void AttachServer::on_readable(int fd) {
     serve(fd);
 }
 
-void AttachServer::broadcast(std::string_view output) {
+std::vector<int> AttachServer::writable_fds() const {
+  if (input_ && !pending_input_.empty()) return {input_.get()};
+  return {};
+}
+
+void AttachServer::on_writable(int) {
+  write_input();
+}
+
+void AttachServer::broadcast(Stream stream, std::string_view output) {
+  std::string tagged;
+  if (terminal_ < 0) {
+    tagged.push_back(stream == Stream::Stdout ? kAttachStdout : kAttachStderr);
+    tagged.append(output);
+    output = tagged;
+  }
   std::vector<int> slow;
   for (const auto& client : clients_)
     if (::send(client.get(), output.data(), output.size(), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
@@ -89,13 +127,43 @@ void AttachServer::serve(int client) {
     return;
   }
   std::string_view payload(packet + 1, static_cast<size_t>(n) - 1);
-  if (packet[0] == kAttachInput) write_fully(terminal_, payload);
-  if (packet[0] == kAttachWindowSize && payload.size() == sizeof(struct winsize))
+  if (packet[0] == kAttachInput && terminal_ >= 0) write_fully(terminal_, payload);
+  if (packet[0] == kAttachInput && input_) {
+    pending_input_.append(payload);
+    write_input();
+  }
+  if (packet[0] == kAttachEndOfInput && input_) {
+    input_ended_ = true;
+    write_input();
+  }
+  if (packet[0] == kAttachWindowSize && terminal_ >= 0 && payload.size() == sizeof(struct winsize))
     ::ioctl(terminal_, TIOCSWINSZ, payload.data());
 }
 
 void AttachServer::drop(int client) {
   std::erase_if(clients_, [&](const UniqueFd& fd) { return fd.get() == client; });
+}
+
+// What the pipe takes now; the rest waits for it to take more.
+void AttachServer::write_input() {
+  while (!pending_input_.empty()) {
+    ssize_t n = ::write(input_.get(), pending_input_.data(), pending_input_.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    if (n < 0) {
+      if (errno == EPIPE) take_broken_pipe_signal();
+      close_input();
+      return;
+    }
+    pending_input_.erase(0, static_cast<size_t>(n));
+  }
+  if (input_ended_) close_input();
+}
+
+// The container's stdin ends: the user's input did, or the container closed its end.
+void AttachServer::close_input() {
+  input_.reset();
+  pending_input_.clear();
 }
 
 }  // namespace roost::cli

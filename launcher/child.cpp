@@ -111,6 +111,11 @@ void detach_stdin() {
   if (!null || ::dup2(null.get(), STDIN_FILENO) < 0) throw_errno("open /dev/null as stdin");
 }
 
+void connect_input(int stdin_read) {
+  if (::dup2(stdin_read, STDIN_FILENO) < 0)
+    throw_errno("connect the container's stdin to its monitor");
+}
+
 void connect_captured_output(const ChildChannels& channels) {
   if (channels.stdout_write < 0) return;
   if (::dup2(channels.stdout_write, STDOUT_FILENO) < 0 ||
@@ -202,6 +207,8 @@ enum class Role { FirstProcess, Exec };
                                 Role role) {
   if (plan.tty)
     attach_terminal(plan, channels.console_write, role == Role::FirstProcess);
+  else if (channels.stdin_read >= 0)
+    connect_input(channels.stdin_read);
   else if (!plan.interactive)
     detach_stdin();
   if (!plan.tty) connect_captured_output(channels);
@@ -240,7 +247,7 @@ template <typename Steps>
 
 void run_container_child(const ContainerPlan& plan, const ChildChannels& channels) {
   close_descriptors_except({channels.start_read, channels.error_write, channels.console_write,
-                            channels.stdout_write, channels.stderr_write},
+                            channels.stdout_write, channels.stderr_write, channels.stdin_read},
                            STDERR_FILENO + 1 + plan.listen_fds);
   run_reporting_failure(channels, [&] {
     bool own_cgroup = wait_for_maps(channels.start_read);

@@ -11,6 +11,7 @@ struct ChildChannels {
   int console_write = -1;  // with a terminal: the pty master travels back over it
   int stdout_write = -1;   // captured output: the command's stdout and stderr
   int stderr_write = -1;
+  int stdin_read = -1;  // a detached container's stdin with -i, from its monitor
   // The container is killed when the monitor dies (a foreground run whose roost was
   // killed); a detached container outlives its monitor for `rm -f` to end.
   bool end_with_monitor = false;

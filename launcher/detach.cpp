@@ -71,6 +71,7 @@ MonitorHandoff describe_handoff(const Context& context, const ContainerStore& st
   handoff.terminal = container.terminal.get();
   handoff.out = container.out.get();
   handoff.err = container.err.get();
+  handoff.input = container.input.get();
   handoff.attach_listener = state.attach_listener.get();
   handoff.attach_path = (store.runtime_dir(record.id) / kAttachSocket).string();
   handoff.notify_relay = notify_relay;
@@ -107,10 +108,16 @@ void hand_over(const Context& context, const ContainerStore& store, const Contai
   }
   auto handoff = describe_handoff(context, store, record, state, service.relay_socket(),
                                   roost_executable.get());
-  const int inherited[] = {
-      handoff.pidfd,       handoff.terminal,         handoff.out,
-      handoff.err,         handoff.attach_listener,  handoff.notify_relay,
-      handoff.oom_inotify, handoff.roost_executable, state.container.result.user_namespace.get()};
+  const int inherited[] = {handoff.pidfd,
+                           handoff.terminal,
+                           handoff.out,
+                           handoff.err,
+                           handoff.input,
+                           handoff.attach_listener,
+                           handoff.notify_relay,
+                           handoff.oom_inotify,
+                           handoff.roost_executable,
+                           state.container.result.user_namespace.get()};
   for (int fd : inherited) set_inherited(fd, true);
   std::vector<std::string> arguments = {kMonitorProgram};
   auto rest = handoff_arguments(handoff);
@@ -140,12 +147,12 @@ void monitor_container(const Context& context, const ContainerStore& store,
   io.capture = true;
   io.sink = [&](Stream stream, std::string_view data) {
     log.write(stream, data);
-    if (attach) attach->broadcast(data);
+    if (attach) attach->broadcast(stream, data);
   };
-  io.peer_for_terminal = [&](int terminal) -> RelayPeer* {
+  io.attach_peer = [&](int terminal, UniqueFd input) -> RelayPeer* {
     if (!state.attach_listener) return nullptr;
     attach.emplace((runtime_dir / kAttachSocket).string(), std::move(state.attach_listener),
-                   terminal);
+                   terminal, std::move(input));
     return &*attach;
   };
   ServiceHooks service(plan, record.settings, runtime_dir);
@@ -153,13 +160,11 @@ void monitor_container(const Context& context, const ContainerStore& store,
     ContainerRecord running = record;
     mark_running(running, process, cgroup, true);
     store.save_state(running);
-    if (plan.tty) {
-      // Before the starter returns, so that an attach right after it finds the socket.
-      try {
-        state.attach_listener = listen_for_attach(runtime_dir.string());
-      } catch (const Error& error) {
-        spdlog::warn("container {}: 'roost attach' will not work: {}", record.name, error.what());
-      }
+    // Before the starter returns, so that an attach right after it finds the socket.
+    try {
+      state.attach_listener = listen_for_attach(runtime_dir.string());
+    } catch (const Error& error) {
+      spdlog::warn("container {}: 'roost attach' will not work: {}", record.name, error.what());
     }
     // MAINPID (this monitor) reaches systemd before the starting command ends.
     service.announce_started();

@@ -154,6 +154,8 @@ StartedContainer start_container(
   Pipe console = plan.tty ? make_socket_pair() : Pipe{};
   CapturePipes capture;
   if ((io.capture || io.log) && !plan.tty) capture = {make_pipe(O_CLOEXEC), make_pipe(O_CLOEXEC)};
+  // A detached container's stdin with -i: its monitor holds it open for `roost attach`.
+  Pipe input = io.capture && plan.interactive && !plan.tty ? make_pipe(O_CLOEXEC) : Pipe{};
   StartedContainer container;
   container.pid = clone_child(plan, container.pidfd);
   pid_t pid = container.pid;
@@ -163,14 +165,16 @@ StartedContainer start_container(
                            console.write_end ? console.write_end.get() : -1,
                            capture.out.write_end ? capture.out.write_end.get() : -1,
                            capture.err.write_end ? capture.err.write_end.get() : -1,
+                           input.read_end ? input.read_end.get() : -1,
                            io.end_with_monitor};
     run_container_child(plan, channels);
   }
   for (auto* end : {&start.read_end, &errors.write_end, &console.write_end, &capture.out.write_end,
-                    &capture.err.write_end})
+                    &capture.err.write_end, &input.read_end})
     end->reset();
   container.out = std::move(capture.out.read_end);
   container.err = std::move(capture.err.read_end);
+  container.input = std::move(input.write_end);
   ContainerExit& result = container.result;
   auto identity = or_kill_child(pid, [&] {
     result.user_namespace = open_user_namespace(pid);
@@ -207,8 +211,8 @@ ContainerExit monitor_until_exit(const ContainerPlan& plan, const MonitorIo& io,
   ContainerExit result = std::move(container.result);
   RelayEnds ends{container.terminal.get(), container.out.get(), container.err.get(),
                  !io.capture && plan.interactive};
-  if (container.terminal && io.peer_for_terminal)
-    if (RelayPeer* peer = io.peer_for_terminal(container.terminal.get()))
+  if (io.attach_peer)
+    if (RelayPeer* peer = io.attach_peer(container.terminal.get(), std::move(container.input)))
       ends.peers.push_back(peer);
   ends.close_output = [&] {
     container.terminal.reset();

@@ -31,11 +31,12 @@ struct ContainerExit {
 struct MonitorIo {
   // Foreground: the container shares roost's standard streams (a terminal through the
   // relay). Captured: its stdout and stderr (or its terminal) go to `sink` alone and its
-  // stdin is /dev/null.
+  // stdin is a pipe the monitor holds with -i, /dev/null without.
   bool capture = false;
   OutputSink sink;
-  // Captured with a terminal: called with the terminal once the container passed it.
-  std::function<RelayPeer*(int terminal)> peer_for_terminal;
+  // Captured: called once the container runs, with its terminal (or -1) and the write
+  // end of its stdin (or -1), for what `roost attach` connects to.
+  std::function<RelayPeer*(int terminal, UniqueFd input)> attach_peer;
   // The container is killed if this process dies (SIGKILL leaves it no chance to stop it).
   bool end_with_monitor = false;
   // Foreground with a log: the container's output goes through roost (its terminal, or
@@ -59,6 +60,7 @@ struct StartedContainer {
   UniqueFd terminal;  // the pty master, with a terminal
   UniqueFd out;       // captured stdout and stderr, without one
   UniqueFd err;
+  UniqueFd input;  // the write end of its stdin, when captured with -i and no terminal
   std::optional<cgroups::OomWatch> oom;  // the container's cgroup, when it has one
   ContainerExit result;                  // started, or why not; the user namespace
 };

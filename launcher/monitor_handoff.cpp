@@ -56,6 +56,7 @@ const std::vector<Field>& fields() {
       number_field("terminal", &MonitorHandoff::terminal),
       number_field("out", &MonitorHandoff::out),
       number_field("err", &MonitorHandoff::err),
+      number_field("input", &MonitorHandoff::input),
       number_field("attach-listener", &MonitorHandoff::attach_listener),
       text_field("attach-path", &MonitorHandoff::attach_path),
       number_field("notify-relay", &MonitorHandoff::notify_relay),

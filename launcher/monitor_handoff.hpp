@@ -25,7 +25,8 @@ struct MonitorHandoff {
   int terminal = -1;  // the pty master, with a terminal
   int out = -1;       // captured stdout and stderr, without one
   int err = -1;
-  int attach_listener = -1;  // the attach socket, listening, with a terminal
+  int input = -1;            // the write end of its stdin, with -i and no terminal
+  int attach_listener = -1;  // the attach socket, listening
   std::string attach_path;
   int notify_relay = -1;  // the socket the container notifies systemd through
   int oom_inotify = -1;   // the watch of the cgroup's memory.events, with a cgroup

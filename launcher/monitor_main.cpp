@@ -69,8 +69,9 @@ Relayed relay_container(const MonitorHandoff& handoff) {
   if (handoff.oom_inotify >= 0)
     oom.emplace(handoff.cgroup, adopt(handoff.oom_inotify), handoff.oom_kills);
   std::optional<AttachServer> attach;
-  if (handoff.attach_listener >= 0 && terminal)
-    attach.emplace(handoff.attach_path, adopt(handoff.attach_listener), terminal.get());
+  if (handoff.attach_listener >= 0)
+    attach.emplace(handoff.attach_path, adopt(handoff.attach_listener), terminal.get(),
+                   adopt(handoff.input));
   std::optional<NotifyRelay> notify;
   if (handoff.notify_relay >= 0) notify.emplace(adopt(handoff.notify_relay));
   auto log = open_log(handoff);
@@ -79,7 +80,7 @@ Relayed relay_container(const MonitorHandoff& handoff) {
   if (notify) ends.peers.push_back(&*notify);
   auto sink = [&](Stream stream, std::string_view data) {
     if (log) log->write(stream, data);
-    if (attach) attach->broadcast(data);
+    if (attach) attach->broadcast(stream, data);
   };
   Relayed relayed;
   relayed.status = relay_until_exit(

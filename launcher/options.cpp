@@ -232,7 +232,8 @@ const std::vector<CommandSpec>& command_table() {
        cmd_exec,
        true},
       {"attach",
-       "Connect to the terminal of a container started with -dt (detach: ctrl-p ctrl-q)",
+       "Connect to a detached container: its terminal with -t (ctrl-p ctrl-q leaves), else "
+       "its stdin with -i, and its output",
        {},
        {{"CONTAINER", K::RunningContainer}},
        cmd_attach},

@@ -80,15 +80,25 @@ class Relay {
                                       {memory_fd_, POLLIN, 0}};
     if (stdin_open_) fds[kStdin].fd = STDIN_FILENO;
     std::vector<RelayPeer*> owners;
-    for (RelayPeer* peer : ends_.peers)
+    for (RelayPeer* peer : ends_.peers) {
       for (int fd : peer->fds()) {
         fds.push_back({fd, POLLIN, 0});
         owners.push_back(peer);
       }
+      for (int fd : peer->writable_fds()) {
+        fds.push_back({fd, POLLOUT, 0});
+        owners.push_back(peer);
+      }
+    }
     if (::poll(fds.data(), fds.size(), -1) < 0 && errno != EINTR)
       throw_errno("poll the container's streams");
-    for (size_t i = kSlots; i < fds.size(); ++i)
-      if (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) owners[i - kSlots]->on_readable(fds[i].fd);
+    for (size_t i = kSlots; i < fds.size(); ++i) {
+      auto& polled = fds[i];
+      if (polled.events == POLLOUT && (polled.revents & (POLLOUT | POLLHUP | POLLERR)))
+        owners[i - kSlots]->on_writable(polled.fd);
+      else if (polled.events == POLLIN && (polled.revents & (POLLIN | POLLHUP | POLLERR)))
+        owners[i - kSlots]->on_readable(polled.fd);
+    }
     if ((fds[kMemory].revents & POLLIN) && on_memory_event_) on_memory_event_();
     if (fds[kSignals].revents & POLLIN) handle_signals();
     pump(fds[kTerminal], ends_.terminal, Stream::Stdout);

@@ -31,6 +31,9 @@ class RelayPeer {
   virtual ~RelayPeer() = default;
   virtual std::vector<int> fds() const = 0;
   virtual void on_readable(int fd) = 0;
+  // Descriptors it has something to write to, called back when one takes more.
+  virtual std::vector<int> writable_fds() const { return {}; }
+  virtual void on_writable(int) {}
 };
 
 // Streams and signals between roost and a process it started (a container or an exec'd

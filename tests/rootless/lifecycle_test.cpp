@@ -1137,13 +1137,78 @@ TEST_F(Lifecycle, AttachReachesTheTerminalDetachesAndReattaches) {
   EXPECT_NE(roost({"logs", "shell"}).out.find("hello-42"), std::string::npos);
 }
 
-TEST_F(Lifecycle, AttachNeedsADetachedTerminal) {
-  detach("plain", {"sleep", "1000"});
-  Outcome refused = roost({"attach", "plain"});
+// Without a terminal, -i keeps the container's stdin open for attach: what attach reads
+// goes there, stdout and stderr come back apart, and the end of attach's input ends the
+// container's. Leaving with ctrl-c keeps it open for the next attach.
+TEST_F(Lifecycle, AttachConnectsTheStreamsOfAContainerWithInput) {
+  detach("echoer",
+         {"sh", "-c",
+          "while read line; do echo \"out $line\"; echo \"err $line\" >&2; done; "
+          "echo done; exit 4"},
+         {"-i"});
+  {
+    PtySession first(installation().spawn({"attach", "echoer"}), 24, 80);
+    first.type("one\n");
+    ASSERT_TRUE(first.wait_for_output("out one", kPatience)) << first.screen();
+    ASSERT_TRUE(first.wait_for_output("err one", kPatience)) << first.screen();
+    first.type("\x03");
+    EXPECT_EQ(first.finish(kPatience), 128 + SIGINT) << first.screen();
+  }
+  EXPECT_EQ(status_of("echoer"), "running");
+  Spawn second = installation().spawn({"attach", "echoer"});
+  second.input = "two\nthree\n";
+  Outcome attached = run(second);
+  EXPECT_EQ(attached.exit_code, 4) << attached.describe();
+  EXPECT_EQ(attached.out, "out two\nout three\ndone\n") << attached.describe();
+  EXPECT_EQ(attached.err, "err two\nerr three\n") << attached.describe();
+  EXPECT_EQ(status_of("echoer"), "exited");
+  EXPECT_EQ(roost({"logs", "echoer"}).out, "out one\nout two\nout three\ndone\n");
+}
+
+// Input a container does not read waits (its output still comes); input for a stdin it
+// closed is dropped, and the broken pipe is no signal to the container.
+TEST_F(Lifecycle, AttachInputToAContainerThatDoesNotReadIt) {
+  const std::string ticks =
+      "trap 'echo SIGPIPE; exit 9' PIPE; for i in $(seq 1 40); do "
+      "echo tick $i; sleep 0.1; done";
+  for (const std::string name : {"deaf", "closed"}) {
+    detach(name, {"sh", "-c", (name == "closed" ? "exec 0<&-; " : "") + ticks}, {"-i"});
+    Spawn attach = installation().spawn({"attach", name});
+    attach.input = std::string(1 << 20, 'x');
+    Outcome attached = run(attach);
+    EXPECT_EQ(attached.exit_code, 0) << name << ": " << attached.describe();
+    EXPECT_NE(attached.out.find("tick 40\n"), std::string::npos) << attached.describe();
+    EXPECT_EQ(wait_for(name), "0\n") << name;
+  }
+}
+
+TEST_F(Lifecycle, AttachWithoutInputShowsTheOutputAndSaysSo) {
+  detach("plain", {"sh", "-c", "for i in $(seq 1 60); do echo tick $i; sleep 0.1; done; exit 5"});
+  Spawn attach = installation().spawn({"attach", "plain"});
+  attach.input = "ignored\n";
+  Outcome attached = run(attach);
+  EXPECT_EQ(attached.exit_code, 5) << attached.describe();
+  EXPECT_NE(attached.out.find("tick 60\n"), std::string::npos) << attached.describe();
+  EXPECT_EQ(attached.err,
+            "roost attach: container plain was started without -i: its stdin is not attached; "
+            "showing its output until it ends (ctrl-c leaves it running)\n");
+}
+
+TEST_F(Lifecycle, AttachToAForegroundContainerSaysWhatAttachReaches) {
+  installation().remember_container("front");
+  Background front(installation().spawn({"run", "--name", "front", image(), "sleep", "1000"}));
+  ASSERT_TRUE(eventually([&] {
+    Outcome shown = roost({"inspect", "front"});
+    return shown.exit_code == 0 && shown.out.find("\"running\"") != std::string::npos;
+  }));
+  Outcome refused = roost({"attach", "front"});
   EXPECT_EQ(refused.exit_code, 125) << refused.describe();
   EXPECT_EQ(refused.err,
-            "Error: container plain has no terminal to attach to (it was not started with -dt); "
-            "see 'roost logs -f plain'\n");
+            "Error: container front runs in the foreground of the roost command that started "
+            "it, which holds its streams; roost attach reaches containers started with -d (or "
+            "started by 'roost start' without -a); see 'roost logs -f front'\n");
+  EXPECT_EQ(status_of("front"), "running");
+  require_success(roost({"rm", "-f", "front"}), "rm -f front");
 }
 
 }  // namespace

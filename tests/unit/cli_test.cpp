@@ -289,6 +289,7 @@ TEST(MonitorHandoff, ArgumentsComeBackAsTheyWereGiven) {
   handoff.pid = 4242;
   handoff.pidfd = 5;
   handoff.terminal = 6;
+  handoff.input = 10;
   handoff.attach_listener = 7;
   handoff.attach_path = "/run/user/1000/roost/containers/a b=c/attach.sock";
   handoff.oom_inotify = 8;
@@ -306,6 +307,7 @@ TEST(MonitorHandoff, ArgumentsComeBackAsTheyWereGiven) {
   EXPECT_EQ(roost::cli::handoff_arguments(parsed), arguments);
   EXPECT_EQ(parsed.pid, 4242);
   EXPECT_EQ(parsed.out, -1);
+  EXPECT_EQ(parsed.input, 10);
   EXPECT_EQ(parsed.notify_relay, -1);
   EXPECT_EQ(parsed.attach_path, handoff.attach_path);
   EXPECT_EQ(parsed.oom_kills, 3u);
