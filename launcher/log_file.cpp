@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 
 #include "common/error.hpp"
@@ -25,11 +26,16 @@ UniqueFd open_for_append(const std::string& path) {
   return fd;
 }
 
-// Lines the file holds as whole-line (F) records: a line split into pieces counts once.
-uint64_t count_lines(const std::string& path) {
+struct FileCounts {
+  uint64_t lines = 0;  // whole-line (F) records: a line split into pieces counts once
+  uint64_t records = 0;
+  std::array<bool, 2> open = {};  // by Stream: its last record is a piece
+};
+
+FileCounts count_records(const std::string& path) {
+  FileCounts counts;
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return 0;
-  uint64_t lines = 0;
+  if (!fd) return counts;
   std::string buffer;
   char chunk[65536];
   for (;;) {
@@ -40,11 +46,51 @@ uint64_t count_lines(const std::string& path) {
     size_t start = 0;
     for (size_t end; (end = buffer.find('\n', start)) != std::string::npos; start = end + 1) {
       auto record = parse_log_record(std::string_view(buffer).substr(start, end - start));
-      if (record && !record->partial) ++lines;
+      if (!record) continue;
+      ++counts.records;
+      if (!record->partial) ++counts.lines;
+      counts.open[static_cast<int>(record->stream)] = record->partial;
     }
     buffer.erase(0, start);
   }
-  return lines;
+  return counts;
+}
+
+std::string continued_streams(const std::array<bool, 2>& continued) {
+  std::string text;
+  for (Stream stream : {Stream::Stdout, Stream::Stderr})
+    if (continued[static_cast<int>(stream)])
+      text += (text.empty() ? "" : ",") + std::string(stream_name(stream));
+  return text.empty() ? "-" : text;
+}
+
+std::optional<std::array<bool, 2>> parse_continued_streams(std::string_view text) {
+  std::array<bool, 2> continued = {};
+  if (text == "-") return continued;
+  while (!text.empty()) {
+    auto comma = text.find(',');
+    auto name = text.substr(0, comma);
+    if (name != "stdout" && name != "stderr") return std::nullopt;
+    continued[name == "stdout" ? 0 : 1] = true;
+    text.remove_prefix(comma == std::string_view::npos ? text.size() : comma + 1);
+  }
+  return continued;
+}
+
+template <typename Number>
+bool parse_number(std::string_view text, Number& value) {
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  return !text.empty() && error == std::errc() && end == text.data() + text.size();
+}
+
+std::vector<std::string_view> split_fields(std::string_view line) {
+  std::vector<std::string_view> fields;
+  while (!line.empty()) {
+    auto space = line.find(' ');
+    if (space != 0) fields.push_back(line.substr(0, space));
+    line.remove_prefix(space == std::string_view::npos ? line.size() : space + 1);
+  }
+  return fields;
 }
 
 }  // namespace
@@ -73,14 +119,39 @@ std::optional<LogRecord> parse_log_record(std::string_view line) {
   return record;
 }
 
+std::string format_log_index_entry(const LogIndexEntry& entry) {
+  return std::to_string(entry.inode) + " " + std::to_string(entry.first_line) + " " +
+         std::to_string(entry.first_record.value_or(0)) + " " + continued_streams(entry.continued);
+}
+
+std::optional<LogIndexEntry> parse_log_index_entry(std::string_view line) {
+  auto fields = split_fields(line);
+  LogIndexEntry entry;
+  if ((fields.size() != 2 && fields.size() != 4) || !parse_number(fields[0], entry.inode) ||
+      !parse_number(fields[1], entry.first_line))
+    return std::nullopt;
+  if (fields.size() == 2) return entry;
+  uint64_t first_record = 0;
+  auto continued = parse_continued_streams(fields[3]);
+  if (!parse_number(fields[2], first_record) || !continued) return std::nullopt;
+  entry.first_record = first_record;
+  entry.continued = *continued;
+  return entry;
+}
+
 LogWriter::LogWriter(std::string path, uint64_t max_size)
     : path_(std::move(path)), max_size_(max_size == 0 ? kDefaultLogMaxSize : max_size) {
   fd_ = open_for_append(path_);
   struct stat st;
   if (::fstat(fd_.get(), &st) == 0) size_ = static_cast<uint64_t>(st.st_size);
-  // Records are numbered from the start of the file found here.
-  if (size_ > 0) lines_ = count_lines(path_);
-  begin_file(0);
+  // Lines and records are numbered from the start of the file found here.
+  if (size_ > 0) {
+    auto counts = count_records(path_);
+    lines_ = counts.lines;
+    records_ = counts.records;
+    open_ = counts.open;
+  }
+  begin_file({0, 0, 0, {}});
 }
 
 void LogWriter::warn_once(const std::string& message) {
@@ -89,15 +160,15 @@ void LogWriter::warn_once(const std::string& message) {
 }
 
 // Lists the file just opened in the index, after the ones still kept.
-void LogWriter::begin_file(uint64_t first_line) {
+void LogWriter::begin_file(LogIndexEntry entry) {
   struct stat st;
   if (::fstat(fd_.get(), &st) < 0) return;
-  generations_.push_back({st.st_ino, first_line});
+  entry.inode = st.st_ino;
+  generations_.push_back(entry);
   if (generations_.size() > static_cast<size_t>(kKeptRotations) + 1)
     generations_.erase(generations_.begin());
   std::string text;
-  for (const auto& generation : generations_)
-    text += std::to_string(generation.inode) + " " + std::to_string(generation.first_line) + "\n";
+  for (const auto& generation : generations_) text += format_log_index_entry(generation) + "\n";
   try {
     fs::write_file_atomic(log_index_path(path_), text, 0600, fs::Durability::RenameOnly);
   } catch (const Error& error) {
@@ -113,10 +184,16 @@ void LogWriter::write(Stream stream, std::string_view data) {
   std::string records;
   std::string record;
   uint64_t whole_lines = 0;
+  uint64_t count = 0;
+  bool ends_open = false;
   auto flush = [&] {
-    if (!records.empty() && append(records)) lines_ += whole_lines;
+    if (!records.empty() && append(records)) {
+      lines_ += whole_lines;
+      records_ += count;
+      open_[static_cast<int>(stream)] = ends_open;
+    }
     records.clear();
-    whole_lines = 0;
+    whole_lines = count = 0;
   };
   while (!data.empty()) {
     auto newline = data.find('\n');
@@ -127,6 +204,8 @@ void LogWriter::write(Stream stream, std::string_view data) {
     if (size_ + records.size() + record.size() > max_size_) flush();
     records += record;
     whole_lines += whole ? 1 : 0;
+    ++count;
+    ends_open = !whole;
   }
   flush();
 }
@@ -155,7 +234,7 @@ void LogWriter::rotate() {
       throw_errno("rename " + path_ + " to " + rotated);
     fd_ = open_for_append(path_);
     size_ = 0;
-    begin_file(lines_);
+    begin_file({0, lines_, records_, open_});
   } catch (const Error& error) {
     warn_once("rotate log: " + std::string(error.what()) + "; the log keeps growing");
   }

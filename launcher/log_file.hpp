@@ -2,6 +2,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -21,9 +22,13 @@ namespace roost::cli {
 // without a newline stays a P record. When the file would grow past its size, it is
 // renamed to FILE.1 (FILE.1 to FILE.2, and so on; the oldest beyond kKeptRotations is
 // dropped) and a new one begun, so the log takes at most (kKeptRotations + 1) times its
-// size. FILE.index names each file still kept by inode with the number of whole lines
-// written before it, so that a follower that falls behind more than the kept files can
-// say how many it lost. roost-monitor writes it too: no fmt, no spdlog here.
+// size. FILE.index has a line for each file still kept, oldest first:
+//   INODE LINES RECORDS CONTINUED
+// the whole lines and the records written before that file, and the streams whose line
+// goes on from the file before ("stdout", "stderr", "stdout,stderr" or "-"). A follower
+// that falls behind more than the kept files can tell that it did, say how many lines it
+// lost, and leave out the pieces of lost lines. roost-monitor writes it too: no fmt, no
+// spdlog here.
 inline constexpr uint64_t kDefaultLogMaxSize = 10 * 1024 * 1024;
 inline constexpr int kKeptRotations = 4;
 
@@ -44,6 +49,18 @@ struct LogRecord {
 // A record line of the file driver, without its newline; nothing when it is malformed.
 std::optional<LogRecord> parse_log_record(std::string_view line);
 
+// What FILE.index says of one file. An index of an older roost has no RECORDS and no
+// CONTINUED column.
+struct LogIndexEntry {
+  ino_t inode = 0;
+  uint64_t first_line = 0;
+  std::optional<uint64_t> first_record;
+  std::array<bool, 2> continued = {};  // by Stream: a line of it goes on from the file before
+};
+std::string format_log_index_entry(const LogIndexEntry& entry);
+// A line of FILE.index, without its newline; nothing when it is malformed.
+std::optional<LogIndexEntry> parse_log_index_entry(std::string_view line);
+
 class LogWriter {
  public:
   LogWriter(std::string path, uint64_t max_size);
@@ -55,19 +72,17 @@ class LogWriter {
  private:
   bool append(const std::string& record);  // false when it could not be written
   void rotate();
-  void begin_file(uint64_t first_line);
+  void begin_file(LogIndexEntry entry);  // its inode is the open file's
   void warn_once(const std::string& message);
-
-  struct Generation {
-    ino_t inode;
-    uint64_t first_line;
-  };
 
   std::string path_;
   uint64_t max_size_;
   uint64_t size_ = 0;
-  uint64_t lines_ = 0;  // whole lines in the files of this writer, the current one's earlier too
-  std::vector<Generation> generations_;  // oldest first, the current file last
+  // In the files of this writer, the current one's earlier content too.
+  uint64_t lines_ = 0;
+  uint64_t records_ = 0;
+  std::array<bool, 2> open_ = {};           // by Stream: its last record was a piece
+  std::vector<LogIndexEntry> generations_;  // oldest first, the current file last
   UniqueFd fd_;
   bool warned_ = false;
 };

@@ -24,41 +24,25 @@ namespace {
 
 constexpr auto kFollowInterval = std::chrono::milliseconds(100);
 
-struct IndexEntry {
-  ino_t inode = 0;
-  uint64_t first_line = 0;
-};
-
-// FILE.index, oldest file first; empty when there is none (a log of an older roost).
-std::vector<IndexEntry> read_index(const std::filesystem::path& path) {
-  std::vector<IndexEntry> entries;
+// FILE.index, oldest file first; empty when there is none.
+std::vector<LogIndexEntry> read_index(const std::filesystem::path& path) {
+  std::vector<LogIndexEntry> entries;
   std::ifstream index(log_index_path(path.string()));
-  IndexEntry entry;
-  while (index >> entry.inode >> entry.first_line) entries.push_back(entry);
+  for (std::string line; std::getline(index, line);)
+    if (auto entry = parse_log_index_entry(line)) entries.push_back(*entry);
   return entries;
 }
 
-// The number of a file's first record when the index does not list it.
-constexpr uint64_t kUnnumbered = UINT64_MAX;
-
-uint64_t first_line_of(const std::filesystem::path& path, ino_t inode) {
+// Where a file begins in the log, by the index; nothing when the index does not list it.
+std::optional<LogIndexEntry> index_entry_of(const std::filesystem::path& path, ino_t inode) {
   for (const auto& entry : read_index(path))
-    if (entry.inode == inode) return entry.first_line;
-  return kUnnumbered;
-}
-
-// Returns whether the record closed a line.
-bool add_record_line(LineAssembler& lines, std::string_view raw) {
-  auto record = parse_log_record(raw);
-  if (!record) {
-    spdlog::debug("skipping a malformed log record: {}", raw.substr(0, 80));
-    return false;
-  }
-  return lines.add(*record);
+    if (entry.inode == inode) return entry;
+  return std::nullopt;
 }
 
 // Reads one log file from where it was left, record line by record line; a record
-// still being written (no newline yet) waits for the next read.
+// still being written (no newline yet) waits for the next read. The pieces of a line
+// whose start was lost can be left out.
 class LogFileReader {
  public:
   explicit LogFileReader(UniqueFd fd) : fd_(std::move(fd)) {}
@@ -69,8 +53,12 @@ class LogFileReader {
     return ::fstat(fd_.get(), &st) == 0 ? st.st_ino : 0;
   }
 
-  // Whole lines read so far.
+  // Whole lines and records read so far.
   uint64_t lines() const { return lines_; }
+  uint64_t records() const { return records_; }
+
+  // Leaves out the records of each stream marked until one ends a line.
+  void skip_continued(const std::array<bool, 2>& streams) { skipping_ = streams; }
 
   // Feeds the complete record lines read now; returns whether any data came.
   bool read_into(LineAssembler& lines) {
@@ -84,18 +72,34 @@ class LogFileReader {
       any = true;
       buffer_.append(chunk, static_cast<size_t>(n));
       size_t start = 0;
-      for (size_t end; (end = buffer_.find('\n', start)) != std::string::npos; start = end + 1) {
-        if (add_record_line(lines, std::string_view(buffer_).substr(start, end - start))) ++lines_;
-      }
+      for (size_t end; (end = buffer_.find('\n', start)) != std::string::npos; start = end + 1)
+        add_record_line(lines, std::string_view(buffer_).substr(start, end - start));
       buffer_.erase(0, start);
     }
     return any;
   }
 
  private:
+  void add_record_line(LineAssembler& lines, std::string_view raw) {
+    auto record = parse_log_record(raw);
+    if (!record) {
+      spdlog::debug("skipping a malformed log record: {}", raw.substr(0, 80));
+      return;
+    }
+    ++records_;
+    if (!record->partial) ++lines_;
+    bool& skipping = skipping_[static_cast<int>(record->stream)];
+    if (!skipping)
+      lines.add(*record);
+    else if (!record->partial)
+      skipping = false;
+  }
+
   UniqueFd fd_;
   std::string buffer_;
   uint64_t lines_ = 0;
+  uint64_t records_ = 0;
+  std::array<bool, 2> skipping_ = {};
 };
 
 LogFileReader open_log(const std::filesystem::path& path) {
@@ -116,48 +120,89 @@ LogFileReader open_by_inode(const std::filesystem::path& path, ino_t inode) {
   return LogFileReader(UniqueFd());
 }
 
-void report_lost(uint64_t expected_first, uint64_t next_first) {
-  if (next_first <= expected_first) return;
+void report_lost(uint64_t lost) {
+  if (lost == 0) return;
   std::fprintf(stderr,
                "roost: %llu log lines were lost: the log rotated more than %d times while this "
                "reader was behind\n",
-               static_cast<unsigned long long>(next_first - expected_first), kKeptRotations);
+               static_cast<unsigned long long>(lost), kKeptRotations);
 }
 
-// Moves the follower from the file it has read to its end to the next one the writer
-// began, by FILE.index; false while the index does not list that one yet. Without an
-// index (or before the first file), the file now at the path is next.
-bool move_to_next_file(const std::filesystem::path& path, LogFileReader& current,
-                       uint64_t& first_line) {
-  if (!current.open() || first_line == kUnnumbered) {
-    current = open_log(path);
-    first_line = current.open() ? first_line_of(path, current.inode()) : kUnnumbered;
+// The files a follower passes through, by FILE.index.
+class Follower {
+ public:
+  Follower(std::filesystem::path path, LogFileReader current, LineAssembler& lines)
+      : path_(std::move(path)), current_(std::move(current)), lines_(lines) {
+    if (current_.open()) start_ = index_entry_of(path_, current_.inode());
+  }
+
+  // Reads what the file has now; returns whether anything came.
+  bool read() { return current_.open() && current_.read_into(lines_); }
+
+  // Whether the writer began another file than the one being read.
+  bool rotated() const {
+    ino_t now_at_path = inode_of(path_);
+    return now_at_path != 0 && (!current_.open() || now_at_path != current_.inode());
+  }
+
+  // Moves to the file the writer began after the one read to its end; false while the
+  // index does not list that one yet. Without an index entry for the file read, the
+  // file now at the path is next.
+  bool move_to_next_file() {
+    if (!current_.open() || !start_) {
+      current_ = open_log(path_);
+      start_ = current_.open() ? index_entry_of(path_, current_.inode()) : std::nullopt;
+      return true;
+    }
+    auto index = read_index(path_);
+    size_t next = 0;  // the oldest kept file when ours was dropped already
+    for (size_t i = 0; i < index.size(); ++i)
+      if (index[i].inode == current_.inode()) next = i + 1;
+    if (next >= index.size()) return false;
+    LogFileReader reader = open_by_inode(path_, index[next].inode);
+    if (!reader.open()) return false;
+    if (passed_files(index[next])) leave_out_lost_lines(index[next], reader);
+    current_ = std::move(reader);
+    start_ = index[next];
     return true;
   }
-  auto index = read_index(path);
-  size_t next = 0;  // the oldest kept file when ours was dropped already
-  for (size_t i = 0; i < index.size(); ++i)
-    if (index[i].inode == current.inode()) next = i + 1;
-  if (next >= index.size()) return false;
-  LogFileReader reader = open_by_inode(path, index[next].inode);
-  if (!reader.open()) return false;
-  report_lost(first_line + current.lines(), index[next].first_line);
-  current = std::move(reader);
-  first_line = index[next].first_line;
-  return true;
-}
+
+ private:
+  // Whether files were rotated away between the one read and `next`.
+  bool passed_files(const LogIndexEntry& next) const {
+    if (next.first_record && start_->first_record)
+      return *next.first_record > *start_->first_record + current_.records();
+    return next.first_line > start_->first_line + current_.lines();
+  }
+
+  // The lines that ended in the files passed are lost; so are those that began there or
+  // in the file read and go on in `next`: what was read of them is dropped, and the rest
+  // left out.
+  void leave_out_lost_lines(const LogIndexEntry& next, LogFileReader& reader) {
+    uint64_t lost =
+        next.first_line - std::min(next.first_line, start_->first_line + current_.lines());
+    lines_.drop_pieces();
+    for (bool continued : next.continued) lost += continued ? 1 : 0;
+    reader.skip_continued(next.continued);
+    report_lost(lost);
+  }
+
+  std::filesystem::path path_;
+  LogFileReader current_;
+  std::optional<LogIndexEntry> start_;  // where the file being read begins in the log
+  LineAssembler& lines_;
+};
 
 // Follows the log until the container has ended, across rotations.
 void follow(const std::filesystem::path& path, LogFileReader current, LineAssembler& lines,
             const std::function<bool()>& still_running) {
-  uint64_t first_line = current.open() ? first_line_of(path, current.inode()) : kUnnumbered;
+  Follower follower(path, std::move(current), lines);
   for (;;) {
     bool running = still_running();
-    bool grew = current.open() && current.read_into(lines);
-    ino_t now_at_path = inode_of(path);
-    if (now_at_path != 0 && (!current.open() || now_at_path != current.inode())) {
-      if (current.open()) current.read_into(lines);
-      if (move_to_next_file(path, current, first_line)) continue;
+    bool grew = follower.read();
+    if (follower.rotated()) {
+      follower.read();
+      if (follower.move_to_next_file()) continue;
     }
     if (!running && !grew) return;
     if (!grew) std::this_thread::sleep_for(kFollowInterval);
@@ -175,6 +220,10 @@ bool LineAssembler::add(const LogRecord& record) {
   emit(std::move(*pending));
   pending.reset();
   return true;
+}
+
+void LineAssembler::drop_pieces() {
+  for (auto& pending : pending_) pending.reset();
 }
 
 void LineAssembler::finish() {

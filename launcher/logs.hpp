@@ -36,6 +36,8 @@ class LineAssembler {
   bool add(const LogRecord& record);
   // The log ended: pieces without a closing newline are lines too.
   void finish();
+  // Forgets the pieces of lines not closed yet: the rest of them was lost.
+  void drop_pieces();
   // Lines held back for --tail are printed; later ones go out as they come.
   void release_tail();
 
@@ -59,7 +61,8 @@ class LineAssembler {
 // stdout and stderr as the container wrote them. With follow, keeps reading as the log
 // grows and across rotations, each file to its end before the next, until
 // `still_running` says the container has ended, then reads what is left; files rotated
-// away before it reached them are reported on stderr with the number of records lost.
+// away before it reached them are reported on stderr with the number of lines lost, and
+// the pieces of lost lines are left out.
 void print_log(const std::filesystem::path& path, const LogQuery& query,
                const std::function<bool()>& still_running);
 

@@ -997,6 +997,41 @@ TEST_F(Lifecycle, LogsFollowBehindManyRotationsCountsWhatItLost) {
   EXPECT_FALSE(fs::exists(log.string() + ".5"));
 }
 
+// Lines longer than a read are split into pieces, and a file ends in the middle of one:
+// a follower that falls behind leaves out the pieces of lines it lost, counts those
+// lines, and prints every other line whole.
+TEST_F(Lifecycle, LogsFollowBehindLongLinesPrintsNoPieceOfALostLine) {
+  detach("long",
+         {"sh", "-c",
+          "pad=$(printf '%40000s' '' | tr ' ' x); sleep 1; "
+          "for i in $(seq 1 300); do echo \"$i $pad\"; done"},
+         {"--log-opt", "max-size=100k"});
+  std::string command;
+  for (const auto& arg : installation().argv({"logs", "-f", "long"})) command += "'" + arg + "' ";
+  Spawn slow({"/bin/sh", "-c", command + "| (sleep 4; cat)"}, installation().env());
+  Outcome followed = run(slow);
+  ASSERT_EQ(followed.exit_code, 0) << followed.err;
+  const std::string pad(40000, 'x');
+  uint64_t whole = 0;
+  int previous = 0;
+  for (const auto& line : lines_of(followed.out)) {
+    auto space = line.find(' ');
+    ASSERT_NE(space, std::string::npos) << "a piece: " << line.substr(0, 60);
+    int number = std::stoi(line.substr(0, space));
+    EXPECT_EQ(line.substr(space + 1), pad) << "line " << number << " is not whole";
+    EXPECT_GT(number, previous);
+    previous = number;
+    ++whole;
+  }
+  uint64_t lost_lines = 0;
+  std::regex lost("roost: ([0-9]+) log lines were lost");
+  for (std::sregex_iterator gap(followed.err.begin(), followed.err.end(), lost), end; gap != end;
+       ++gap)
+    lost_lines += std::stoull((*gap)[1]);
+  EXPECT_GT(lost_lines, 0u) << followed.err;
+  EXPECT_EQ(whole + lost_lines, 300u) << followed.err;
+}
+
 TEST_F(Lifecycle, NoneLogDriverKeepsNoLog) {
   detach("quiet", {"echo", "lost"}, {"--log-driver", "none"});
   wait_for("quiet");
