@@ -164,7 +164,11 @@ TEST_F(Lifecycle, MonitorOfARunningContainerIsRoostMonitorWithoutSharedLibraries
   detach("small", {"sleep", "1000"});
   pid_t monitor = inspect("small")["State"]["Monitor"]["Pid"].get<pid_t>();
   std::string proc = "/proc/" + std::to_string(monitor);
-  EXPECT_EQ(fs::read_symlink(proc + "/exe").filename(), "roost-monitor");
+  // The monitor executes roost-monitor just after it tells the launcher that the
+  // container runs, so run -d may return a moment before the exec.
+  EXPECT_TRUE(eventually([&] {
+    return fs::read_symlink(proc + "/exe").filename() == "roost-monitor";
+  })) << fs::read_symlink(proc + "/exe");
   std::string maps = read_file(proc + "/maps");
   EXPECT_EQ(maps.find(".so"), std::string::npos) << maps;
 }
