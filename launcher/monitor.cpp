@@ -82,7 +82,8 @@ UniqueFd open_user_namespace(pid_t pid) {
   return fd;
 }
 
-// Kills and reaps the child when setup on this side fails before it was released.
+// Kills and reaps the child when a step on this side fails: before it was released, or
+// once it runs when its start cannot be recorded.
 template <typename F>
 auto or_kill_child(pid_t pid, F&& step) -> decltype(step()) {
   try {
@@ -201,7 +202,8 @@ StartedContainer start_container(
   }
   if (report.empty()) {
     result.started = true;
-    on_started(identity, result.cgroup);
+    // A container whose start cannot be recorded would run on unseen by roost.
+    or_kill_child(pid, [&] { on_started(identity, result.cgroup); });
   }
   return container;
 }
