@@ -137,10 +137,18 @@ std::string env_value(const std::vector<std::string>& env, const std::string& ke
   return {};
 }
 
+enum class Role { FirstProcess, Exec };
+
 // Made only when missing: mkdir on a directory the container may not write says EACCES
-// before EEXIST, which would blame the creation of a directory that exists.
-void enter_working_dir(const std::string& dir) {
+// before EEXIST, which would blame the creation of a directory that exists. Only the
+// first process makes it, as docker does: an exec leaves the container's files alone.
+void enter_working_dir(const std::string& dir, Role role) {
   if (::chdir(dir.c_str()) == 0) return;
+  if (errno == ENOENT && role == Role::Exec)
+    throw ExecFailure(fmt::format("working directory {} does not exist in the container; name "
+                                  "an existing directory with -w or create it first",
+                                  dir),
+                      kStatusNotFound);
   if (errno != ENOENT) throw_errno(fmt::format("enter working directory {}", dir));
   fs::make_dirs(dir, 0755);
   if (::chdir(dir.c_str()) < 0) throw_errno(fmt::format("enter working directory {}", dir));
@@ -201,8 +209,6 @@ void end_with_monitor(int error_write) {
     throw Error("the monitor ended before the container started");
 }
 
-enum class Role { FirstProcess, Exec };
-
 [[noreturn]] void start_command(const ContainerPlan& plan, const ChildChannels& channels,
                                 Role role) {
   if (plan.tty)
@@ -214,7 +220,7 @@ enum class Role { FirstProcess, Exec };
   if (!plan.tty) connect_captured_output(channels);
   auto identity =
       resolve_identity(plan.user, read_optional("/etc/passwd"), read_optional("/etc/group"));
-  enter_working_dir(plan.working_dir);
+  enter_working_dir(plan.working_dir, role);
   apply_security(identity);
   if (channels.end_with_monitor) end_with_monitor(channels.error_write);
   restore_signal_mask();

@@ -1080,6 +1080,20 @@ TEST_F(Lifecycle, ExecTakesUserWorkdirAndEnvironment) {
   EXPECT_EQ(seen.out, "1000\n/tmp\nbar\n");
 }
 
+// As podman: a working directory the container lacks is an error, status 127, and the
+// exec does not make it.
+TEST_F(Lifecycle, ExecIntoAMissingWorkdirFailsAndMakesNothing) {
+  detach("nodir", {"sleep", "1000"});
+  Outcome refused = roost({"exec", "-w", "/nonexistent", "nodir", "pwd"});
+  EXPECT_EQ(refused.exit_code, 127) << refused.describe();
+  EXPECT_EQ(refused.out, "");
+  EXPECT_EQ(refused.err,
+            "Error: working directory /nonexistent does not exist in the container; name an "
+            "existing directory with -w or create it first\n");
+  Outcome looked = roost({"exec", "nodir", "sh", "-c", "test -e /nonexistent || echo absent"});
+  EXPECT_EQ(looked.out, "absent\n") << looked.describe();
+}
+
 TEST_F(Lifecycle, ExecFollowsRunsExitStatusRules) {
   detach("codes", {"sleep", "1000"});
   EXPECT_EQ(roost({"exec", "codes", "sh", "-c", "exit 3"}).exit_code, 3);
