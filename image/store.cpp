@@ -281,7 +281,8 @@ class StoreWork {
  public:
   StoreWork(Store& store, const stdfs::path& work) : store_(store), work_(work) {}
 
-  PreparedImage prepare(const LayoutDir& layout, const ImageSource& source);
+  PreparedImage prepare(const LayoutDir& layout, const ImageSource& source,
+                        const ImageCheck& check);
   void unpack_needed(const std::vector<PreparedImage>& images, const LayoutDir& layout);
   void add_unpacked(UnpackedLayerDir layer) { unpacked_.emplace(layer.diff_id, std::move(layer)); }
   std::optional<std::vector<ImageRecord>> try_commit(const std::vector<PreparedImage>& images);
@@ -349,7 +350,8 @@ void take_name(const stdfs::path& root, std::vector<ImageRecord>& records, const
   }
 }
 
-PreparedImage StoreWork::prepare(const LayoutDir& layout, const ImageSource& source) {
+PreparedImage StoreWork::prepare(const LayoutDir& layout, const ImageSource& source,
+                                 const ImageCheck& check) {
   PreparedImage image;
   image.config_text = layout.read(source.config_path);
   std::string config_digest = sha256_digest(image.config_text);
@@ -357,6 +359,7 @@ PreparedImage StoreWork::prepare(const LayoutDir& layout, const ImageSource& sou
     digest_mismatch(layout.describe(source.config_path), config_digest, source.config_digest);
   image.id = digest_hex(config_digest);
   image.config = parse_image_config(image.config_text, layout.describe(source.config_path));
+  if (check) check(image.config);
   if (image.config.diff_ids.size() != source.layers.size())
     throw Error(fmt::format("{}: the image has {} layers but its config lists {} diff ids",
                             layout.describe(source.config_path), source.layers.size(),
@@ -620,14 +623,14 @@ Store::Store(std::filesystem::path root) : root_(std::move(root)) {
   for (const char* part : {"layers", "images", "blobs/sha256", "tmp"}) fs::make_dirs(root_ / part);
 }
 
-std::vector<ImageRecord> Store::load(const Reference& source) {
+std::vector<ImageRecord> Store::load(const Reference& source, const ImageCheck& check) {
   sweep_abandoned_work(root_ / "tmp");
   WorkDir work(root_ / "tmp", "load");
   LayoutDir layout = open_layout(source, work.path());
   StoreWork store_work(*this, work.path());
   std::vector<PreparedImage> images;
   for (const auto& image : images_of(layout, source))
-    images.push_back(store_work.prepare(layout, image));
+    images.push_back(store_work.prepare(layout, image, check));
   return store_work.commit(images, &layout);
 }
 

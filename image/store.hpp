@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -10,6 +11,9 @@
 #include "image/reference.hpp"
 
 namespace roost::image {
+
+// Sees an image's config before anything of the image is stored; throws to refuse it.
+using ImageCheck = std::function<void(const ImageConfig&)>;
 
 struct ImageRecord {
   std::string id;                   // hex of the config's sha256 (64 digits)
@@ -36,8 +40,8 @@ class Store {
 
   // docker-archive (legacy and docker 25 layouts), oci-archive or an OCI layout
   // directory; every blob's sha256 is verified. Returns the images loaded, each with the
-  // names the source gave it.
-  std::vector<ImageRecord> load(const Reference& source);
+  // names the source gave it. A refusal by `check` stores nothing.
+  std::vector<ImageRecord> load(const Reference& source, const ImageCheck& check = {});
 
   // A plain rootfs tarball as a one-layer image named `name` (canonicalised).
   ImageRecord import_rootfs(const std::filesystem::path& tarball, const std::string& name);

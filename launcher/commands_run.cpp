@@ -221,8 +221,10 @@ void require_image_kept(const Context& context, const image::ImageRecord& image,
 ContainerRecord create_container(const ParsedCommand& command, Context& context,
                                  const ContainerStore& store) {
   check_name(command.value("name"));
-  auto image = resolve_image(context, command.positionals[0]);
-  image::check_platform(image.config, command.positionals[0]);
+  auto image =
+      resolve_image(context, command.positionals[0], [&](const image::ImageConfig& config) {
+        image::check_platform(config, command.positionals[0]);
+      });
   ContainerRecord record;
   record.settings = container_settings(command, image.config);
   auto limits = container_limits(command, context.settings.limit_defaults);

@@ -57,15 +57,16 @@ std::vector<LoadedImage> parse_loaded_lines(const std::string& text) {
 
 }  // namespace
 
-std::vector<LoadedImage> load_into_store(const Context& context,
-                                         const image::Reference& reference) {
+std::vector<LoadedImage> load_into_store(const Context& context, const image::Reference& reference,
+                                         const image::ImageCheck& check) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) < 0) throw_errno("create a pipe");
   UniqueFd read_end(fds[0]);
   UniqueFd write_end(fds[1]);
   in_user_namespace(context, [&] {
     read_end.reset();
-    std::string text = loaded_lines(image::Store(context.settings.data_root).load(reference));
+    std::string text =
+        loaded_lines(image::Store(context.settings.data_root).load(reference, check));
     if (::write(write_end.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
       throw_errno("report the loaded images");
     return 0;
@@ -82,8 +83,8 @@ std::vector<LoadedImage> load_into_store(const Context& context,
 namespace {
 
 image::ImageRecord load_and_report(const Context& context, const image::Reference& reference,
-                                   const std::string& text) {
-  auto loaded = load_into_store(context, reference);
+                                   const std::string& text, const image::ImageCheck& check) {
+  auto loaded = load_into_store(context, reference, check);
   image::Store store(context.settings.data_root);
   if (!loaded.empty())
     if (auto record = store.find(loaded.front().id)) return *record;
@@ -104,11 +105,15 @@ int in_user_namespace(const Context& context, const std::function<int()>& work) 
   return userns::run_as_mapped_root(caller_maps(context, context.settings.userns), work);
 }
 
-image::ImageRecord resolve_image(const Context& context, const std::string& text) {
+image::ImageRecord resolve_image(const Context& context, const std::string& text,
+                                 const image::ImageCheck& check) {
   auto reference = image::parse_reference(text);
   image::Store store(context.settings.data_root);
   if (reference.transport == image::Transport::Store) {
-    if (auto record = store.find(text)) return *record;
+    if (auto record = store.find(text)) {
+      if (check) check(record->config);
+      return *record;
+    }
     throw UsageError(
         fmt::format("image {} is not in your store; load it with 'roost load -i "
                     "FILE' or name an archive (docker-archive:FILE, oci:DIR)",
@@ -119,7 +124,7 @@ image::ImageRecord resolve_image(const Context& context, const std::string& text
         fmt::format("image {}: pulling from a registry is not available yet; load an "
                     "archive with 'roost load -i FILE'",
                     text));
-  return load_and_report(context, reference, text);
+  return load_and_report(context, reference, text, check);
 }
 
 }  // namespace roost::cli

@@ -19,10 +19,13 @@ struct LoadedImage {
 };
 
 // Loads every image of an archive or layout in the user namespace.
-std::vector<LoadedImage> load_into_store(const Context& context, const image::Reference& reference);
+std::vector<LoadedImage> load_into_store(const Context& context, const image::Reference& reference,
+                                         const image::ImageCheck& check = {});
 
 // Finds IMAGE in the store; a transport reference (oci:, docker-archive:, ...) not yet
-// loaded is loaded first. Throws Error naming the image and how to get it.
-image::ImageRecord resolve_image(const Context& context, const std::string& reference);
+// loaded is loaded first. Throws Error naming the image and how to get it. `check` sees
+// the image's config first, before a load stores anything.
+image::ImageRecord resolve_image(const Context& context, const std::string& reference,
+                                 const image::ImageCheck& check = {});
 
 }  // namespace roost::cli

@@ -329,6 +329,22 @@ class ForeignImage : public RoostTest {
     EXPECT_TRUE(image_ids().empty());
   }
 
+  // Named by its layout or archive, the image is refused before it is stored.
+  void expect_refused_unstored(const ImageSpec& spec, const std::string& theirs,
+                               const std::string& ours) {
+    write_oci_layout(scratch("layout"), spec, "1");
+    write_docker_archive(scratch("foreign.tar"), spec, DockerLayout::Legacy);
+    for (const std::string& image : {"oci:" + scratch("layout").string() + ":1",
+                                     "docker-archive:" + scratch("foreign.tar").string()}) {
+      Outcome ran = run_in(image, {"echo", "ran"});
+      expect_names_both(ran, theirs, ours);
+      EXPECT_EQ(ran.out, "");
+      EXPECT_TRUE(image_ids().empty()) << image;
+      EXPECT_TRUE(layer_dirs().empty()) << image;
+      EXPECT_EQ(roost({"images", "--quiet"}).out, "") << image;
+    }
+  }
+
   static void expect_names_both(const Outcome& refused, const std::string& theirs,
                                 const std::string& ours) {
     EXPECT_EQ(refused.exit_code, 125) << refused.describe();
@@ -347,6 +363,18 @@ TEST_F(ForeignImage, OtherOsIsRefusedNamingBoth) {
   ImageSpec spec = hello_image("localhost/windows:1");
   spec.os = "windows";
   expect_refused(spec, "windows", "linux");
+}
+
+TEST_F(ForeignImage, OtherArchitectureNamedByItsLayoutIsRefusedBeforeItIsStored) {
+  ImageSpec spec = hello_image("localhost/foreign:1");
+  spec.architecture = host_architecture() == "arm64" ? "amd64" : "arm64";
+  expect_refused_unstored(spec, spec.architecture, host_architecture());
+}
+
+TEST_F(ForeignImage, OtherOsNamedByItsLayoutIsRefusedBeforeItIsStored) {
+  ImageSpec spec = hello_image("localhost/windows:1");
+  spec.os = "windows";
+  expect_refused_unstored(spec, "windows", "linux");
 }
 
 }  // namespace
