@@ -165,12 +165,18 @@ bool removal_deletes_image(const image::ImageRecord& record, const std::string& 
 
 void refuse_if_used_by_container(const ContainerStore& containers, const image::ImageRecord& record,
                                  const std::string& name) {
-  for (const auto& container : containers.list())
-    if (container.image_id == record.id && removal_deletes_image(record, name))
+  for (const auto& container : containers.list()) {
+    if (container.image_id != record.id || !removal_deletes_image(record, name)) continue;
+    if (is_active(container))
       throw UsageError(
-          fmt::format("image {} is used by container {}; remove the container first "
-                      "('roost rm {}')",
+          fmt::format("image {} is used by container {}, which is running; stop and remove "
+                      "it first ('roost rm -f {}')",
                       name, container.name, container.name));
+    throw UsageError(
+        fmt::format("image {} is used by container {}; remove the container first "
+                    "('roost rm {}')",
+                    name, container.name, container.name));
+  }
 }
 
 }  // namespace

@@ -209,6 +209,26 @@ TEST_F(Images, RmiAndAStartingRunOfTheImageNeverOverlap) {
   EXPECT_EQ(roost({"ps", "-a", "--format", "json"}).out, "[]\n");
 }
 
+TEST_F(Images, RmiOfAnImageInUseNamesTheRemovalThatWorks) {
+  std::string image = load_busybox();
+  require_success(roost({"create", "--name", "made", image, "true"}), "create made");
+  Outcome refused = roost({"rmi", image});
+  EXPECT_EQ(refused.exit_code, 125) << refused.describe();
+  EXPECT_EQ(refused.err, "Error: image " + image +
+                             " is used by container made; remove the container first ('roost "
+                             "rm made')\n");
+  require_success(roost({"rm", "made"}), "rm made");
+  require_success(roost({"run", "-d", "--name", "web", image, "sleep", "1000"}), "run -d web");
+  installation().remember_container("web");
+  refused = roost({"rmi", image});
+  EXPECT_EQ(refused.exit_code, 125) << refused.describe();
+  EXPECT_EQ(refused.err, "Error: image " + image +
+                             " is used by container web, which is running; stop and remove it "
+                             "first ('roost rm -f web')\n");
+  require_success(roost({"rm", "-f", "web"}), "the suggested rm -f web");
+  require_success(roost({"rmi", image}), "rmi once the container is gone");
+}
+
 TEST_F(Images, SharedLayerIsUnpackedOnce) {
   ImageSpec first = hello_image("localhost/first:1");
   ImageSpec second = busybox_plus({{TarEntry::file("other", "x\n")}});
