@@ -5,6 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <array>
+
 #include "common/error.hpp"
 #include "common/fs.hpp"
 #include "launcher/commands.hpp"
@@ -99,14 +102,24 @@ nlohmann::json ps_template_row(const ContainerRecord& record, bool no_trunc) {
   return row;
 }
 
+// Columns as wide as their longest entry, as in 'roost images'; the names come last.
 void print_ps_table(const std::vector<ContainerRecord>& records, bool no_trunc) {
-  fmt::print("{:<14} {:<28} {:<24} {:<32} {:<26} {}\n", "CONTAINER ID", "IMAGE", "COMMAND",
-             "CREATED", "STATUS", "NAMES");
-  for (const auto& record : records) {
-    auto id = no_trunc ? record.id : record.id.substr(0, 12);
-    fmt::print("{:<14} {:<28} {:<24} {:<32} {:<26} {}\n", id, record.image_name,
-               joined_command(record, no_trunc ? 0 : 22), record.created.substr(0, 19) + "Z",
-               describe_status(record), record.name.empty() ? "-" : record.name);
+  using Row = std::array<std::string, 6>;
+  std::vector<Row> rows = {{"CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"}};
+  for (const auto& record : records)
+    rows.push_back({no_trunc ? record.id : record.id.substr(0, 12), record.image_name,
+                    joined_command(record, no_trunc ? 0 : 22), record.created.substr(0, 19) + "Z",
+                    describe_status(record), record.name.empty() ? "-" : record.name});
+  Row::size_type last = rows.front().size() - 1;
+  std::array<size_t, 6> widths = {};
+  for (const auto& row : rows)
+    for (Row::size_type column = 0; column < last; ++column)
+      widths[column] = std::max(widths[column], row[column].size());
+  for (const auto& row : rows) {
+    std::string line;
+    for (Row::size_type column = 0; column < last; ++column)
+      line += fmt::format("{:<{}}   ", row[column], widths[column]);
+    fmt::print("{}{}\n", line, row[last]);
   }
 }
 

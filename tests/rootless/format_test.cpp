@@ -73,5 +73,36 @@ TEST_F(Format, UnknownFieldIsOneErrorListingTheValidOnes) {
   }
 }
 
+// The STATUS of a container that exited 137 is wider than a fixed column once was, and CREATED
+// is always one RFC 3339 time: each column is as wide as its longest entry.
+TEST_F(Format, PsTableColumnsAreAsWideAsTheirContent) {
+  std::string image = load_busybox();
+  EXPECT_EQ(roost({"run", "--name", "web", image, "sh", "-c", "exit 137"}).exit_code, 137);
+  installation().remember_container("web");
+  require_success(roost({"create", "--name", "a-rather-long-name", image, "true"}), "create");
+  installation().remember_container("a-rather-long-name");
+  Outcome listed = roost({"ps", "-a"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.describe();
+  std::vector<std::string> lines = lines_of(listed.out);
+  ASSERT_EQ(lines.size(), 3u) << listed.out;
+  const std::string& header = lines[0];
+  size_t created = header.find("CREATED"), status = header.find("STATUS");
+  size_t names = header.find("NAMES");
+  ASSERT_NE(names, std::string::npos) << listed.out;
+  EXPECT_EQ(status - created, std::string("2026-01-01T00:00:00Z").size() + 3) << listed.out;
+  size_t widest_status = 0;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const std::string& row = lines[i];
+    ASSERT_GT(row.size(), names) << listed.out;
+    EXPECT_EQ(row.substr(names - 3, 3), "   ") << listed.out;
+    std::string shown_status = row.substr(status, names - status);
+    widest_status = std::max(widest_status, shown_status.find_last_not_of(' ') + 1);
+  }
+  EXPECT_EQ(names - status, widest_status + 3) << listed.out;
+  const std::string& web = lines[1].substr(names) == "web" ? lines[1] : lines[2];
+  EXPECT_EQ(web.substr(names), "web") << listed.out;
+  EXPECT_EQ(web.substr(status, 13), "Exited (137) ") << listed.out;
+}
+
 }  // namespace
 }  // namespace rootless
