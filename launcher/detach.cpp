@@ -187,6 +187,10 @@ void monitor_container(const Context& context, const ContainerStore& store,
 // own, as podman's conmon does. Before the streams are redirected, so that a warning
 // reaches the user.
 void leave_starters_cgroup(const ContainerRecord& record) {
+  if (record.settings.cgroups_split) {
+    spdlog::debug("--cgroups=split: the monitor stays in the cgroup of the service that runs it");
+    return;
+  }
   auto host = cgroups::detect_host_support();
   if (!host.unified || !host.systemd_running || !host.bus_reachable) {
     spdlog::debug("the monitor stays in the cgroup of the command that started it: {}",

@@ -99,6 +99,31 @@ std::filesystem::path own_cgroup() {
       "--cgroups=split needs the unified cgroup hierarchy: /proc/self/cgroup has no 0:: line");
 }
 
+// Not only this process: the command that started a detached container, and a shell
+// that ran roost, still wait in the service's cgroup, and cgroup v2 refuses (EBUSY) to
+// enable controllers for the children of a cgroup that holds processes itself. A
+// process may fork while others are moved, hence the rounds.
+void move_every_process(const std::filesystem::path& from, const std::filesystem::path& to) {
+  constexpr int kRounds = 8;
+  for (int round = 0; round < kRounds; ++round) {
+    auto pids = cgroups::files::words(fs::read_file(from / "cgroup.procs"));
+    if (pids.empty()) return;
+    for (const auto& pid : pids) {
+      try {
+        cgroups::files::write_value(to / "cgroup.procs", pid);
+      } catch (const Error& error) {
+        // A process that ended meanwhile cannot be moved and needs not be.
+        if (::kill(std::stoi(pid), 0) == 0) throw;
+        spdlog::debug("{}; process {} has ended, ignoring", error.what(), pid);
+      }
+    }
+  }
+  throw Error(
+      fmt::format("move the processes of {} into {}: new ones kept appearing after {} "
+                  "rounds; start roost where nothing else forks in its cgroup",
+                  from.string(), to.string(), kRounds));
+}
+
 }  // namespace
 
 std::vector<std::string> environment_at_exec(const ContainerPlan& plan) {
@@ -175,7 +200,7 @@ SplitCgroup split_own_cgroup(const cgroups::Limits& limits, pid_t pid) {
         fmt::format("create {} (--cgroups=split needs a cgroup delegated to you: run roost "
                     "in a systemd service with Delegate=yes)",
                     supervisor.string()));
-  cgroups::files::write_value(supervisor / "cgroup.procs", "0");
+  move_every_process(cgroup, supervisor);
   return {cgroup, cgroups::make_container_leaf(cgroup, pid, limits)};
 }
 

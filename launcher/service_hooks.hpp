@@ -56,9 +56,9 @@ class ServiceHooks {
 // the command's process knows (it is not PID 1 under --init).
 std::vector<std::string> environment_at_exec(const ContainerPlan& plan);
 
-// --cgroups=split: moves this process (the monitor) into a leaf `supervisor` of the
-// cgroup it runs in (a service's delegated cgroup: cgroup v2 lets controllers be
-// enabled only for a cgroup without processes of its own), then puts `pid` into the
+// --cgroups=split: moves every process of the cgroup this one (the monitor) runs in
+// into its leaf `supervisor` (a service's delegated cgroup: cgroup v2 lets controllers
+// be enabled only for a cgroup without processes of its own), then puts `pid` into the
 // leaf `container` with the limits copied in. Returns {the service cgroup, the leaf}.
 struct SplitCgroup {
   std::filesystem::path cgroup;

@@ -283,3 +283,56 @@ TEST(AfterReboot, LingeringUsersUnitStartedAtBoot) {
   ASSERT_EQ(systemctl({"stop", "roost-boot.service"}).status, 0);
   EXPECT_EQ(show("roost-boot.service", "Result"), "success") << diagnose("roost-boot");
 }
+
+namespace {
+
+fs::path user_units_dir() {
+  return fs::path(environment_or("HOME", "/home/roost")) / ".config/systemd/user";
+}
+
+// A user's own unit (not one roost generated) whose ExecStart runs `roost ARGS...`.
+void write_own_unit(const std::string& name, const std::vector<std::string>& args) {
+  std::string exec = roost_bin();
+  for (const auto& arg : args) exec += " " + arg;
+  fs::create_directories(user_units_dir());
+  roost::fs::write_file_atomic(
+      user_units_dir() / (name + ".service"),
+      fmt::format("[Service]\nType=notify\nNotifyAccess=all\nDelegate=yes\nExecStart={}\n"
+                  "ExecStop={} stop {}\n",
+                  exec, roost_bin(), name));
+  ASSERT_EQ(systemctl({"daemon-reload"}).status, 0);
+}
+
+std::string comm_of(const std::string& pid) {
+  return roost::fs::read_file(fmt::format("/proc/{}/comm", pid));
+}
+
+}  // namespace
+
+// The command that started the container still waits in the service's cgroup when the
+// monitor splits it; everything moves into `supervisor`, the container into `container`.
+TEST(Units, DetachedSplitRunInAUsersOwnUnitStaysInTheService) {
+  const auto& image = units_image();
+  write_own_unit("own-split", {"run", "-d", "--name", "own-split", "--cgroups=split",
+                               "--pids-limit", "40", image, "unit-helper", "wait"});
+  ASSERT_EQ(systemctl({"start", "own-split.service"}).status, 0) << diagnose("own-split");
+  EXPECT_EQ(show("own-split.service", "ActiveState"), "active");
+  auto main_pid = show("own-split.service", "MainPID");
+  ASSERT_NE(main_pid, "0");
+  EXPECT_EQ(comm_of(main_pid), "roost-monitor\n");
+  fs::path cgroup = "/sys/fs/cgroup" + show("own-split.service", "ControlGroup");
+  EXPECT_EQ(roost::fs::read_file(cgroup / "cgroup.procs"), "");
+  EXPECT_EQ(roost::fs::read_file(cgroup / "supervisor/cgroup.procs"), main_pid + "\n");
+  EXPECT_FALSE(roost::fs::read_file(cgroup / "container/cgroup.procs").empty());
+  EXPECT_EQ(roost::fs::read_file(cgroup / "container/pids.max"), "40\n");
+  ASSERT_EQ(systemctl({"stop", "own-split.service"}).status, 0);
+  EXPECT_EQ(show("own-split.service", "ActiveState"), "inactive") << diagnose("own-split");
+  EXPECT_EQ(show("own-split.service", "Result"), "success");
+  auto stopped_line = [] {
+    return journal_of("own-split.service").find("unit-helper: stopping on SIGTERM") !=
+           std::string::npos;
+  };
+  wait_until(stopped_line, std::chrono::seconds(10));
+  EXPECT_TRUE(stopped_line()) << diagnose("own-split");
+  EXPECT_EQ(run_roost({"rm", "own-split"}).status, 0);
+}
