@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdlib>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -268,6 +269,20 @@ int run_in_background(const Context& context, const ContainerStore& store,
   return status;
 }
 
+// systemd takes a MAINPID, and a notification, only from a process of the service
+// itself when its manager is the user's; a detached monitor leaves for a scope of its
+// own unless the container shares the service's cgroup. The unit would fail while the
+// container ran on outside it.
+void check_detached_readiness(const ParsedCommand& command) {
+  if (!command.has("detach") || std::getenv("NOTIFY_SOCKET") == nullptr) return;
+  if (command.value("sdnotify") == "ignore" || command.value("cgroups") == "split") return;
+  throw UsageError(
+      "run -d under a systemd service that waits for readiness (NOTIFY_SOCKET is set): the "
+      "detached monitor would run in a scope of its own, from where systemd takes neither its "
+      "MAINPID nor READY=1; add --cgroups=split (with Delegate=yes in the unit), or run without "
+      "-d as the units of 'roost generate unit' do");
+}
+
 }  // namespace
 
 int cmd_run(const ParsedCommand& given, Context& context) {
@@ -277,6 +292,7 @@ int cmd_run(const ParsedCommand& given, Context& context) {
   ContainerStore store(context.settings.data_root, context.settings.runtime_root);
   // Before anything is created: a detached container cannot run without it.
   if (command.has("detach")) monitor_program();
+  check_detached_readiness(command);
   auto record = create_container(command, context, store);
   ContainerLock lock = store.lock(record);
   if (command.has("detach")) return run_in_background(context, store, record);

@@ -336,3 +336,63 @@ TEST(Units, DetachedSplitRunInAUsersOwnUnitStaysInTheService) {
   EXPECT_TRUE(stopped_line()) << diagnose("own-split");
   EXPECT_EQ(run_roost({"rm", "own-split"}).status, 0);
 }
+
+// run -d returns once the container runs; the unit is active only when the container
+// says it is ready, and meanwhile no lock keeps other commands from the container.
+TEST(Units, DetachedContainerReadinessIsRelayedAfterTheStarterReturned) {
+  const auto& image = units_image();
+  write_own_unit("own-ready", {"run", "-d", "--name", "own-ready", "--cgroups=split",
+                               "--sdnotify=container", image, "unit-helper", "ready-after", "8"});
+  ASSERT_EQ(systemctl({"start", "--no-block", "own-ready.service"}).status, 0);
+  Ran inspected;
+  wait_until(
+      [&] {
+        inspected = run_roost({"inspect", "--format", "{{.State.Status}}", "own-ready"});
+        return inspected.out == "running\n";
+      },
+      std::chrono::seconds(30));
+  EXPECT_EQ(inspected.out, "running\n") << describe(inspected) << diagnose("own-ready");
+  auto id = run_roost({"inspect", "--format", "{{.Id}}", "own-ready"}).out;
+  EXPECT_NE(journal_of("own-ready.service").find(id), std::string::npos) << "run -d returned";
+  auto executed = run_roost({"exec", "own-ready", "echo", "reachable"});
+  EXPECT_EQ(executed.out, "reachable\n") << describe(executed);
+  EXPECT_EQ(show("own-ready.service", "ActiveState"), "activating") << diagnose("own-ready");
+  wait_until([] { return show("own-ready.service", "ActiveState") != "activating"; },
+             std::chrono::seconds(60));
+  EXPECT_EQ(show("own-ready.service", "ActiveState"), "active") << diagnose("own-ready");
+  EXPECT_EQ(show("own-ready.service", "StatusText"), "serving");
+  auto main_pid = show("own-ready.service", "MainPID");
+  ASSERT_NE(main_pid, "0");
+  EXPECT_EQ(comm_of(main_pid), "roost-monitor\n");
+  ASSERT_EQ(systemctl({"stop", "own-ready.service"}).status, 0);
+  EXPECT_EQ(show("own-ready.service", "ActiveState"), "inactive") << diagnose("own-ready");
+  EXPECT_EQ(show("own-ready.service", "Result"), "success");
+  EXPECT_EQ(run_roost({"rm", "own-ready"}).status, 0);
+}
+
+// Without --cgroups=split the monitor would leave the service, and systemd would take
+// neither its MAINPID nor readiness: the unit failed ("protocol") while the container ran
+// on. Refused before anything is made, for the container's readiness as for roost's.
+TEST(Units, DetachedRunWithoutSplitUnderANotifyServiceIsRefused) {
+  const auto& image = units_image();
+  write_own_unit("own-unsplit", {"run", "-d", "--name", "own-unsplit", "--sdnotify=container",
+                                 image, "unit-helper", "ready-after", "1"});
+  EXPECT_NE(systemctl({"start", "own-unsplit.service"}).status, 0);
+  EXPECT_EQ(show("own-unsplit.service", "ExecMainStatus"), "125") << diagnose("own-unsplit");
+  auto journal = journal_of("own-unsplit.service");
+  EXPECT_NE(journal.find("Error: run -d under a systemd service that waits for readiness "
+                         "(NOTIFY_SOCKET is set): the detached monitor would run in a scope of "
+                         "its own, from where systemd takes neither its MAINPID nor READY=1; add "
+                         "--cgroups=split (with Delegate=yes in the unit), or run without -d as "
+                         "the units of 'roost generate unit' do\n"),
+            std::string::npos)
+      << journal;
+  EXPECT_NE(run_roost({"inspect", "own-unsplit"}).status, 0) << "nothing is made";
+  systemctl({"reset-failed", "own-unsplit.service"});
+  write_own_unit("own-unsplit",
+                 {"run", "-d", "--name", "own-unsplit", image, "unit-helper", "wait"});
+  EXPECT_NE(systemctl({"start", "own-unsplit.service"}).status, 0);
+  EXPECT_EQ(show("own-unsplit.service", "ExecMainStatus"), "125") << diagnose("own-unsplit");
+  EXPECT_NE(run_roost({"inspect", "own-unsplit"}).status, 0) << "nothing is made";
+  systemctl({"reset-failed", "own-unsplit.service"});
+}
