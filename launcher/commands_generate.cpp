@@ -63,13 +63,14 @@ void add_environment(const ContainerPlan& plan, units::ContainerSpec& spec) {
   }
 }
 
-// A unit that makes the container anew at every start from a saved container's
-// configuration, so that nothing of one run's writable layer leaks into the next.
+// A saved container's configuration, for a unit that starts that container or, with
+// --new, makes it anew at every start.
 units::ContainerSpec spec_from_container(const ContainerRecord& record) {
   units::ContainerSpec spec;
   const auto& plan = record.plan;
   spec.name = record.name;
   spec.image = record.image_name;
+  spec.sdnotify = record.settings.sdnotify;
   if (!plan.argv.empty()) {
     spec.entrypoint = plan.argv.front();
     spec.command = std::vector<std::string>(plan.argv.begin() + 1, plan.argv.end());
@@ -111,6 +112,13 @@ units::ContainerSpec requested_spec(const ParsedCommand& command, const Context&
   auto container = command.has("name") ? std::nullopt : containers.find(target);
   auto spec = container ? spec_from_container(*container)
                         : spec_from_image(context, target, command.value("name"));
+  spec.existing = container && !command.has("new");
+  if (spec.existing && container->remove_on_exit)
+    throw UsageError(fmt::format(
+        "container {} was made with --rm: it is removed when it stops, so a unit cannot start "
+        "it again; give --new for a unit that makes it anew from its configuration at every "
+        "start",
+        container->name));
   spec.restart = command.value("restart-policy", spec.restart);
   units::check_spec(spec);
   return spec;

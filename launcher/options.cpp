@@ -244,7 +244,9 @@ const std::vector<CommandSpec>& command_table() {
        cmd_container_prune},
       {"generate unit",
        "Print a systemd user service that runs a container (or check a declarative file)",
-       {{"new", 0, K::None, "", "Make the container anew at every start (what roost always does)"},
+       {{"new", 0, K::None, "",
+         "For an existing container: make it anew from its configuration at every start "
+         "instead of starting that container (a unit for an image always does)"},
         {"restart-policy",
          0,
          K::Choice,

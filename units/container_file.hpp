@@ -42,6 +42,9 @@ struct ContainerSpec {
   UnitLines install_extra;
   UnitLines socket;              // a matching roost-NAME.socket when not empty
   std::filesystem::path source;  // the declarative file, when there is one
+  // The unit starts this saved container (`roost start --attach`), keeping its writable
+  // layer and its own limits, instead of making it anew at every start.
+  bool existing = false;
 };
 
 // Reads a declarative container file. The container's name is the file's name without

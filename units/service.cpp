@@ -93,6 +93,17 @@ UnitLines unit_lines(const ContainerSpec& spec) {
   return lines;
 }
 
+UnitLines start_lines(const ContainerSpec& spec, const RenderOptions& options) {
+  if (spec.existing)
+    return {{"ExecStart", roost_command(options, {"start", "--attach", spec.name})}};
+  UnitLines lines = {{"ExecStartPre", "-" + roost_command(options, {"rm", "--force", spec.name})}};
+  if (names_archive(spec.image))
+    lines.emplace_back("ExecStartPre",
+                       roost_command(options, {"__unit-image", spec.name, spec.image}));
+  lines.emplace_back("ExecStart", roost_command(options, run_arguments(spec)));
+  return lines;
+}
+
 UnitLines service_lines(const ContainerSpec& spec, const RenderOptions& options) {
   int stop_signal = effective_stop_signal(spec);
   int stop_timeout = spec.stop_timeout.value_or(kDefaultStopTimeout);
@@ -103,13 +114,10 @@ UnitLines service_lines(const ContainerSpec& spec, const RenderOptions& options)
       // (run -d) is not, so it needs more than NotifyAccess=main.
       {"NotifyAccess", "all"},
       {"Delegate", "yes"},
-      {"ExecStartPre", "-" + roost_command(options, {"rm", "--force", spec.name})},
   };
-  if (names_archive(spec.image))
-    lines.emplace_back("ExecStartPre",
-                       roost_command(options, {"__unit-image", spec.name, spec.image}));
+  auto starting = start_lines(spec, options);
+  lines.insert(lines.end(), starting.begin(), starting.end());
   UnitLines running = {
-      {"ExecStart", roost_command(options, run_arguments(spec))},
       {"ExecStop",
        "-" + roost_command(options, {"stop", fmt::format("--time={}", stop_timeout), spec.name})},
       {"KillMode", "mixed"},
@@ -123,7 +131,8 @@ UnitLines service_lines(const ContainerSpec& spec, const RenderOptions& options)
       {"Restart", spec.restart},
   };
   lines.insert(lines.end(), running.begin(), running.end());
-  auto limits = limit_lines(spec);
+  // A saved container keeps the limits it was made with, in a scope of its own.
+  auto limits = spec.existing ? UnitLines{} : limit_lines(spec);
   lines.insert(lines.end(), limits.begin(), limits.end());
   lines.insert(lines.end(), spec.service_extra.begin(), spec.service_extra.end());
   return lines;

@@ -307,6 +307,17 @@ std::string comm_of(const std::string& pid) {
   return roost::fs::read_file(fmt::format("/proc/{}/comm", pid));
 }
 
+// Writes roost-NAME.service with `roost generate unit --files ARGS...` and reloads.
+Ran generate_unit(const std::vector<std::string>& args) {
+  fs::create_directories(user_units_dir());
+  std::string command =
+      fmt::format("cd {} && {} generate unit --files", user_units_dir().string(), roost_bin());
+  for (const auto& arg : args) command += " " + arg;
+  auto generated = run({"/bin/sh", "-c", command});
+  systemctl({"daemon-reload"});
+  return generated;
+}
+
 }  // namespace
 
 // The command that started the container still waits in the service's cgroup when the
@@ -395,4 +406,77 @@ TEST(Units, DetachedRunWithoutSplitUnderANotifyServiceIsRefused) {
   EXPECT_EQ(show("own-unsplit.service", "ExecMainStatus"), "125") << diagnose("own-unsplit");
   EXPECT_NE(run_roost({"inspect", "own-unsplit"}).status, 0) << "nothing is made";
   systemctl({"reset-failed", "own-unsplit.service"});
+}
+
+TEST(Units, GeneratedUnitWithNewMakesTheSavedContainerAnewEachStart) {
+  const auto& image = units_image();
+  auto created = run_roost({"create", "--name", "saved-new", "-e", "GREETING=hello", "-w", "/bin",
+                            "--pids-limit", "30", image, "sh", "-c",
+                            "echo \"$GREETING from $(pwd)\" && exec unit-helper wait"});
+  ASSERT_EQ(created.status, 0) << describe(created);
+  auto generated = generate_unit({"--new", "saved-new"});
+  ASSERT_EQ(generated.status, 0) << describe(generated);
+  auto unit = roost::fs::read_file(user_units_dir() / "roost-saved-new.service");
+  for (const char* line : {"\"run\" \"--rm\" \"--name=saved-new\"", "\"--env=GREETING=hello\"",
+                           "\"--workdir=/bin\"", "\nTasksMax=30\n", "exec unit-helper wait\""})
+    EXPECT_NE(unit.find(line), std::string::npos) << line << "\n" << unit;
+  ASSERT_EQ(systemctl({"start", "roost-saved-new.service"}).status, 0)
+      << diagnose("roost-saved-new");
+  EXPECT_EQ(show("roost-saved-new.service", "ActiveState"), "active");
+  fs::path cgroup = "/sys/fs/cgroup" + show("roost-saved-new.service", "ControlGroup");
+  EXPECT_EQ(roost::fs::read_file(cgroup / "pids.max"), "30\n");
+  ASSERT_EQ(systemctl({"stop", "roost-saved-new.service"}).status, 0);
+  EXPECT_EQ(show("roost-saved-new.service", "ActiveState"), "inactive")
+      << diagnose("roost-saved-new");
+  EXPECT_EQ(show("roost-saved-new.service", "Result"), "success");
+  EXPECT_NE(journal_of("roost-saved-new.service").find("hello from /bin"), std::string::npos)
+      << diagnose("roost-saved-new");
+  EXPECT_NE(run_roost({"inspect", "saved-new"}).status, 0) << "--rm removed it at the stop";
+}
+
+TEST(Units, GeneratedUnitWithoutNewStartsTheExistingContainerAgainAndAgain) {
+  const auto& image = units_image();
+  fs::path out = fs::absolute("saved-out");
+  fs::create_directories(out);
+  fs::permissions(out, fs::perms::all);
+  auto created = run_roost({"create", "--name", "saved", "-e", "GREETING=hi", "-v",
+                            out.string() + ":/out", image, "sh", "-c",
+                            "printf \"$GREETING\" >> /kept; cat /kept > /out/seen; "
+                            "exec unit-helper wait"});
+  ASSERT_EQ(created.status, 0) << describe(created);
+  auto generated = generate_unit({"saved"});
+  ASSERT_EQ(generated.status, 0) << describe(generated);
+  auto unit = roost::fs::read_file(user_units_dir() / "roost-saved.service");
+  EXPECT_NE(unit.find("\"start\" \"--attach\" \"saved\"\n"), std::string::npos) << unit;
+  // The writable layer is kept from one start to the next: /kept grows.
+  for (const std::string kept : {"hi", "hihi"}) {
+    fs::remove(out / "seen");
+    ASSERT_EQ(systemctl({"start", "roost-saved.service"}).status, 0) << diagnose("roost-saved");
+    EXPECT_EQ(show("roost-saved.service", "ActiveState"), "active");
+    auto seen = [&] {
+      return fs::exists(out / "seen") && roost::fs::read_file(out / "seen") == kept;
+    };
+    wait_until(seen, std::chrono::seconds(20));
+    EXPECT_TRUE(seen()) << kept << "\n" << diagnose("roost-saved");
+    ASSERT_EQ(systemctl({"stop", "roost-saved.service"}).status, 0);
+    EXPECT_EQ(show("roost-saved.service", "ActiveState"), "inactive") << diagnose("roost-saved");
+    EXPECT_EQ(show("roost-saved.service", "Result"), "success");
+    auto status = run_roost({"inspect", "--format", "{{.State.Status}}", "saved"});
+    EXPECT_EQ(status.out, "exited\n") << describe(status);
+  }
+  EXPECT_EQ(run_roost({"rm", "saved"}).status, 0);
+}
+
+TEST(Units, GeneratedUnitForARemovedOnExitContainerNeedsNew) {
+  const auto& image = units_image();
+  ASSERT_EQ(run_roost({"create", "--rm", "--name", "gone", image, "unit-helper", "wait"}).status,
+            0);
+  auto generated = generate_unit({"gone"});
+  EXPECT_EQ(generated.status, 125);
+  EXPECT_EQ(generated.err,
+            "Error: container gone was made with --rm: it is removed when it stops, so a unit "
+            "cannot start it again; give --new for a unit that makes it anew from its "
+            "configuration at every start");
+  EXPECT_FALSE(fs::exists(user_units_dir() / "roost-gone.service"));
+  EXPECT_EQ(run_roost({"rm", "gone"}).status, 0);
 }

@@ -239,3 +239,20 @@ TEST(Service, ArchiveIsLoadedOnceBeforeStartAndRunByItsLocalName) {
   EXPECT_NE(text.find("\"localhost/roost-unit-app:latest\"\n"), std::string::npos);
   EXPECT_LT(text.find("\"rm\" \"--force\""), text.find("__unit-image"));
 }
+
+TEST(Service, ExistingContainerIsStartedAsItIsWithItsOwnLimits) {
+  ContainerSpec spec;
+  spec.name = "db";
+  spec.image = "app:1";
+  spec.existing = true;
+  spec.stop_timeout = 5;
+  spec.limits = {{"memory", "64m"}};
+  spec.command = std::vector<std::string>{"serve"};
+  auto text = service_text(spec);
+  EXPECT_TRUE(has_line(text, "ExecStart=\"/usr/bin/roost\" \"start\" \"--attach\" \"db\"")) << text;
+  EXPECT_TRUE(has_line(text, "ExecStop=-\"/usr/bin/roost\" \"stop\" \"--time=5\" \"db\""));
+  EXPECT_TRUE(has_line(text, "Type=notify"));
+  EXPECT_EQ(text.find("ExecStartPre="), std::string::npos);
+  EXPECT_EQ(text.find("MemoryMax="), std::string::npos);
+  EXPECT_EQ(text.find("\"run\""), std::string::npos);
+}
