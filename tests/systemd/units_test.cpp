@@ -480,3 +480,45 @@ TEST(Units, GeneratedUnitForARemovedOnExitContainerNeedsNew) {
   EXPECT_FALSE(fs::exists(user_units_dir() / "roost-gone.service"));
   EXPECT_EQ(run_roost({"rm", "gone"}).status, 0);
 }
+
+// The archive arrives through a pipe 8 s after the start, long past TimeoutStartSec=3:
+// only the extensions roost asks for while it loads keep systemd from killing it.
+TEST(Units, SlowArchiveLoadKeepsExtendingTheStartTimeout) {
+  units_image();
+  fs::path dir = fs::absolute("slow-archive");
+  fs::create_directories(dir);
+  fs::copy_file("units.tar", dir / "layer.tar", fs::copy_options::overwrite_existing);
+  auto digest = run({"sha256sum", (dir / "layer.tar").string()}).out.substr(0, 64);
+  roost::fs::write_file_atomic(
+      dir / "config.json", fmt::format(R"({{"architecture":"amd64","os":"linux","config":{{}},)"
+                                       R"("rootfs":{{"type":"layers","diff_ids":["sha256:{}"]}}}})",
+                                       digest));
+  roost::fs::write_file_atomic(
+      dir / "manifest.json",
+      R"([{"Config":"config.json","RepoTags":["guest/slow:1"],"Layers":["layer.tar"]}])");
+  ASSERT_EQ(run({"/usr/bin/tar", "-C", dir.string(), "-cf", "slow.tar", "manifest.json",
+                 "config.json", "layer.tar"})
+                .status,
+            0);
+  fs::path pipe = dir / "arriving.tar";
+  fs::remove(pipe);
+  ASSERT_EQ(run({"mkfifo", pipe.string()}).status, 0);
+  declare("slow", fmt::format("image = \"docker-archive:{}\"\n"
+                              "command = [\"unit-helper\", \"wait\"]\n"
+                              "[service]\nTimeoutStartSec = \"3\"\n",
+                              pipe.string()));
+  auto writer = roost::process::start(
+      {"/usr/bin/timeout", "90", "/bin/sh", "-c",
+       fmt::format("sleep 8; cat {} > {}", fs::absolute("slow.tar").string(), pipe.string())});
+  auto begin = Clock::now();
+  auto started = systemctl({"start", "roost-slow.service"});
+  EXPECT_GE(Clock::now() - begin, std::chrono::seconds(8));
+  writer.wait();
+  ASSERT_EQ(started.status, 0) << diagnose("roost-slow");
+  EXPECT_EQ(show("roost-slow.service", "ActiveState"), "active");
+  EXPECT_EQ(show("roost-slow.service", "NRestarts"), "0");
+  EXPECT_NE(journal_of("roost-slow.service").find("as localhost/roost-unit-slow:latest"),
+            std::string::npos)
+      << diagnose("roost-slow");
+  ASSERT_EQ(systemctl({"stop", "roost-slow.service"}).status, 0);
+}
