@@ -21,6 +21,15 @@ namespace roost::cli {
 
 namespace {
 
+// One short reason instead of the JSON library's message, which names its own internals.
+std::string why_unreadable(const std::exception& failure) {
+  if (const auto* parse = dynamic_cast<const nlohmann::json::parse_error*>(&failure))
+    return fmt::format("not valid JSON (at byte {})", parse->byte);
+  if (dynamic_cast<const nlohmann::json::exception*>(&failure) != nullptr)
+    return "a field is missing or has the wrong type";
+  return failure.what();
+}
+
 using nlohmann::json;
 
 constexpr const char* kRetiredPrefix = ".removing-";
@@ -246,7 +255,7 @@ ContainerRecord ContainerStore::read(const std::filesystem::path& dir) const {
     config_from_json(json::parse(fs::read_file(dir / "config.json")), record);
   } catch (const std::exception& failure) {
     record.status = kCorrupt;
-    record.error = fmt::format("unreadable configuration: {}", failure.what());
+    record.error = fmt::format("unreadable configuration: {}", why_unreadable(failure));
     return record;
   }
   auto state_file = runtime_dir(record.id) / "state.json";
@@ -260,7 +269,8 @@ ContainerRecord ContainerStore::read(const std::filesystem::path& dir) const {
     state_from_json(json::parse(fs::read_file(state_file)), record);
   } catch (const std::exception& failure) {
     record.status = kCorrupt;
-    record.error = fmt::format("unreadable state {}: {}", state_file.string(), failure.what());
+    record.error =
+        fmt::format("unreadable state {}: {}", state_file.string(), why_unreadable(failure));
     return record;
   }
   settle(record);

@@ -152,8 +152,11 @@ int wait_for_exit_code(const Context& context, const ContainerStore& store,
 
 UsageError wrong_state(const ContainerRecord& record, const std::string& advice) {
   std::string name = record.name.empty() ? record.id.substr(0, 12) : record.name;
+  // Only a forced removal gets past a record that cannot be read.
+  std::string fix =
+      record.status == kCorrupt ? fmt::format("remove it with 'roost rm -f {}'", name) : advice;
   return UsageError(fmt::format("container {} is {}{}{}", name, describe_state(record),
-                                advice.empty() ? "" : "; ", advice));
+                                fix.empty() ? "" : "; ", fix));
 }
 
 bool finish_unobserved_end(const Context& context, const ContainerStore& store,

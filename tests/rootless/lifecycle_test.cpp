@@ -696,6 +696,22 @@ TEST_F(Lifecycle, CorruptStateIsMarkedAndRmForceRemovesIt) {
   EXPECT_EQ(listed_names(), (std::set<std::string>{"fine"}));
 }
 
+TEST_F(Lifecycle, CommandsOnACorruptStateNameTheFileAndTheForcedRemoval) {
+  std::string broken = detach("broken", {"true"});
+  wait_for("broken");
+  write_file(state_file(broken), "{\"status\": \"runn");
+  for (const char* command : {"stop", "kill", "start"}) {
+    Outcome refused = roost({command, "broken"});
+    EXPECT_EQ(refused.exit_code, 125) << refused.describe();
+    EXPECT_EQ(refused.err, "Error: container broken is corrupt (unreadable state " +
+                               state_file(broken).string() +
+                               ": not valid JSON (at byte 17)); remove it with 'roost rm -f "
+                               "broken'\n")
+        << refused.describe();
+  }
+  require_success(roost({"rm", "-f", "broken"}), "the suggested rm -f broken");
+}
+
 TEST_F(Lifecycle, CorruptConfigurationIsListedByIdAndRmForceRemovesIt) {
   std::string broken = create("broken", {"true"});
   create("fine", {"true"});
