@@ -16,6 +16,7 @@ import execlat  # noqa: E402
 import fscost  # noqa: E402
 import image  # noqa: E402
 import memory  # noqa: E402
+import pscost  # noqa: E402
 import scale  # noqa: E402
 import start  # noqa: E402
 from common import Report  # noqa: E402
@@ -28,6 +29,7 @@ SECTIONS = {
     "memory": memory,
     "scale": scale,
     "fs": fscost,
+    "ps": pscost,
 }
 
 
