@@ -15,6 +15,7 @@ COUNT = 100
 TARGET_MS = 100  # roost ps with COUNT containers, at most
 PREFIX = "bench-ps-"
 ROUNDS = 30
+SETTLE_S = 10  # longest wait for processes to end after removal
 
 
 def names():
@@ -76,6 +77,18 @@ def commands(tools, podman_names):
     return pairs
 
 
+def settled(tools, before):
+    """What is left once the processes that removal ends have gone, or after SETTLE_S;
+    and how long that took."""
+    began = time.perf_counter()
+    while True:
+        after = snapshot(tools)
+        waited = time.perf_counter() - began
+        if after["processes"] == before["processes"] or waited > SETTLE_S:
+            return after, waited
+        time.sleep(0.1)
+
+
 def measure(tools, report):
     rounds = int(os.environ.get("BENCH_PS_RUNS", str(ROUNDS)))
     load_before = load_average()
@@ -98,17 +111,16 @@ def measure(tools, report):
         runs = alternate(timed_commands, rounds)
     finally:
         remove_all(tools)
-    time.sleep(1)  # conmon and roost-monitor processes on their way out
-    after = snapshot(tools)
+    after, settling = settled(tools, before)
     figures = {name: summary([run.seconds for run in values]) for name, values in runs.items()}
     report.add(f"ps and inspect with {COUNT} containers",
                describe(pairs, figures, rounds, counted, podman_error, roost_start,
-                        podman_start, before, after, load_before)
+                        podman_start, before, after, settling, load_before)
                + "\n\n" + commands_block(shortened(timed_commands)),
                {"rounds": rounds, "figures": figures, "running": counted,
                 "podman error": podman_error,
                 "start all s": {"roost": roost_start, "podman": podman_start},
-                "before": before, "after": after})
+                "before": before, "after": after, "settling s": settling})
 
 
 def shortened(timed_commands):
@@ -123,7 +135,7 @@ def shortened(timed_commands):
 
 
 def describe(pairs, figures, rounds, counted, podman_error, roost_start, podman_start, before,
-             after, load_before):
+             after, settling, load_before):
     rows = []
     for what in pairs:
         roost = figures[f"roost {what}"]
@@ -149,7 +161,9 @@ def describe(pairs, figures, rounds, counted, podman_error, roost_start, podman_
         table(["command", "median", "min", "max", "podman / roost"], rows), "",
         f"- roost ps with {COUNT} containers: {ps:.1f} ms (target: at most {TARGET_MS} ms): "
         f"{'met' if ps <= TARGET_MS else 'MISSED'}", "",
-        "Left behind (before the section, after removing everything):", "",
+        f"Left behind (before the section; after `roost rm -f` and `podman rm -f -t 0` of "
+        f"all of them, once no process was left or after {SETTLE_S} s: here "
+        f"{settling:.1f} s):", "",
         table(["what", "before", "after"], leftover_rows)])
 
 
