@@ -81,17 +81,15 @@ void discard(const std::filesystem::path& temporary) {
 
 UnpackedLayer unpack_layer(int source_fd, const std::filesystem::path& destination) {
   auto target = destination.has_filename() ? destination : destination.parent_path();
-  return with_context(fmt::format("unpack layer into {}", target.string()), [&] {
-    auto temporary = make_temporary_directory(target);
-    try {
-      UnpackedLayer layer = unpack_into(source_fd, temporary);
-      move_into_place(temporary, target);
-      return layer;
-    } catch (...) {
-      discard(temporary);
-      throw;
-    }
-  });
+  auto temporary = make_temporary_directory(target);
+  try {
+    UnpackedLayer layer = unpack_into(source_fd, temporary);
+    move_into_place(temporary, target);
+    return layer;
+  } catch (...) {
+    discard(temporary);
+    throw;
+  }
 }
 
 }  // namespace roost::image

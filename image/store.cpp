@@ -386,8 +386,11 @@ UnpackedLayerDir StoreWork::unpack(int fd, const std::string& blob_name,
                                    const std::string& blob_digest, const std::string& diff_id) {
   stdfs::path destination = work_ / ("layer-" + fs::random_hex(8));
   spdlog::debug("unpacking layer {} from {}", diff_id, blob_name);
-  UnpackedLayer result = with_context(fmt::format("unpack layer {}", blob_name),
-                                      [&] { return unpack_layer(fd, destination); });
+  // By its digest where it is known: the file name may say nothing, and the work
+  // directory is no place the user knows.
+  UnpackedLayer result =
+      with_context(fmt::format("unpack layer {}", diff_id.empty() ? blob_name : diff_id),
+                   [&] { return unpack_layer(fd, destination); });
   if (!diff_id.empty() && result.diff_id != diff_id)
     throw Error(fmt::format(
         "{}: layer content has digest {} but the image config lists {}; the image is corrupt "

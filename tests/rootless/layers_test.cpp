@@ -337,6 +337,13 @@ TEST_P(HostileLayer, IsRefusedNamingTheEntryAndNothingIsKept) {
   Outcome loaded = load_file(archive);
   EXPECT_EQ(loaded.exit_code, 125) << loaded.describe();
   EXPECT_NE(loaded.err.find(GetParam().named), std::string::npos) << loaded.describe();
+  std::string layer = diff_ids(spec).back();
+  if (layer.rfind("sha256:", 0) != 0) layer = "sha256:" + layer;
+  EXPECT_EQ(loaded.err.rfind("Error: unpack layer " + layer + ": ", 0), 0u)
+      << "the layer named once, by its digest\n"
+      << loaded.describe();
+  EXPECT_EQ(loaded.err.find("unpack layer", 8), std::string::npos) << loaded.describe();
+  EXPECT_EQ(loaded.err.find("/tmp/load-"), std::string::npos) << loaded.describe();
   std::vector<std::string> outside_now;
   for (const auto& entry : fs::directory_iterator(outside))
     outside_now.push_back(entry.path().filename().string());
