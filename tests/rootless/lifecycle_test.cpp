@@ -406,7 +406,9 @@ TEST_F(Lifecycle, StopOfAnExitedContainerIsNoError) {
 }
 
 TEST_F(Lifecycle, KillSendsTheSignalGiven) {
-  detach("target", {"sh", "-c", "trap 'exit 9' USR2; while :; do sleep 0.1; done"});
+  detach("target", {"sh", "-c", "trap 'exit 9' USR2; echo trapped; while :; do sleep 0.1; done"});
+  // As PID 1 of its namespace, sh ignores USR2 until the trap is set.
+  ASSERT_TRUE(eventually([&] { return roost({"logs", "target"}).out == "trapped\n"; }));
   Outcome killed = roost({"kill", "-s", "USR2", "target"});
   EXPECT_EQ(killed.exit_code, 0) << killed.describe();
   EXPECT_EQ(killed.out, "target\n");
