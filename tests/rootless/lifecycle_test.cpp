@@ -362,8 +362,11 @@ TEST_F(Lifecycle, StopSendsSigkillAfterTheTimeoutAndSaysSo) {
   EXPECT_EQ(wait_for("stubborn"), "137\n");
 }
 
+// Each shell below runs as PID 1 of its namespace, which ignores a signal until its trap
+// is set: the tests wait for the shell to say so before they signal it.
 TEST_F(Lifecycle, StopEndsAContainerThatHandlesTheSignalQuietly) {
-  detach("polite", {"sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"});
+  detach("polite", {"sh", "-c", "trap 'exit 0' TERM; echo trapped; while :; do sleep 0.1; done"});
+  ASSERT_TRUE(eventually([&] { return roost({"logs", "polite"}).out == "trapped\n"; }));
   Outcome stopped = roost({"stop", "polite"});
   EXPECT_EQ(stopped.exit_code, 0) << stopped.describe();
   EXPECT_EQ(stopped.err, "");
@@ -371,8 +374,9 @@ TEST_F(Lifecycle, StopEndsAContainerThatHandlesTheSignalQuietly) {
 }
 
 TEST_F(Lifecycle, StopUsesTheStopSignalOption) {
-  detach("usr1", {"sh", "-c", "trap 'exit 5' USR1; while :; do sleep 0.1; done"},
+  detach("usr1", {"sh", "-c", "trap 'exit 5' USR1; echo trapped; while :; do sleep 0.1; done"},
          {"--stop-signal", "SIGUSR1"});
+  ASSERT_TRUE(eventually([&] { return roost({"logs", "usr1"}).out == "trapped\n"; }));
   EXPECT_EQ(inspect("usr1")["Config"]["StopSignal"], "SIGUSR1");
   Outcome stopped = roost({"stop", "usr1"});
   EXPECT_EQ(stopped.exit_code, 0) << stopped.describe();
@@ -388,8 +392,9 @@ TEST_F(Lifecycle, StopUsesTheImagesStopSignal) {
   std::string image_with_signal = load(spec);
   installation().remember_container("usr2");
   require_success(roost({"run", "-d", "--name", "usr2", image_with_signal, "sh", "-c",
-                         "trap 'exit 6' USR2; while :; do sleep 0.1; done"}),
+                         "trap 'exit 6' USR2; echo trapped; while :; do sleep 0.1; done"}),
                   "run -d usr2");
+  ASSERT_TRUE(eventually([&] { return roost({"logs", "usr2"}).out == "trapped\n"; }));
   EXPECT_EQ(inspect("usr2")["Config"]["StopSignal"], "SIGUSR2");
   Outcome stopped = roost({"stop", "usr2"});
   EXPECT_EQ(stopped.exit_code, 0) << stopped.describe();
@@ -407,7 +412,6 @@ TEST_F(Lifecycle, StopOfAnExitedContainerIsNoError) {
 
 TEST_F(Lifecycle, KillSendsTheSignalGiven) {
   detach("target", {"sh", "-c", "trap 'exit 9' USR2; echo trapped; while :; do sleep 0.1; done"});
-  // As PID 1 of its namespace, sh ignores USR2 until the trap is set.
   ASSERT_TRUE(eventually([&] { return roost({"logs", "target"}).out == "trapped\n"; }));
   Outcome killed = roost({"kill", "-s", "USR2", "target"});
   EXPECT_EQ(killed.exit_code, 0) << killed.describe();
