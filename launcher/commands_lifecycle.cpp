@@ -41,9 +41,7 @@ Locked lock_named(const Context& context, const ContainerStore& store, const std
 // Every name must exist before anything is done to any of them.
 std::vector<ContainerRecord> resolve_all(const ContainerStore& store,
                                          const std::vector<std::string>& names) {
-  std::vector<ContainerRecord> records;
-  for (const auto& name : names) records.push_back(store.get(name));
-  return records;
+  return store.get_all(names);
 }
 
 // Checked before any container is looked up; without --time each container's own.
@@ -237,8 +235,8 @@ int cmd_wait(const ParsedCommand& command, Context& context) {
 int cmd_inspect(const ParsedCommand& command, Context& context) {
   auto store = store_of(context);
   auto entries = nlohmann::json::array();
-  for (const auto& name : command.positionals)
-    entries.push_back(inspect_json(store, store.get(name)));
+  for (const auto& record : store.get_all(command.positionals))
+    entries.push_back(inspect_json(store, record));
   if (is_format_template(command.value("format"))) {
     for (auto& entry : entries) entry["ID"] = entry["Id"];
     print_with_template(command.value("format"), kInspectTemplateFields, entries);

@@ -290,31 +290,53 @@ std::vector<ContainerRecord> ContainerStore::list() const {
   return records;
 }
 
-std::optional<ContainerRecord> ContainerStore::find(const std::string& name_or_id) const {
+namespace {
+
+std::optional<ContainerRecord> find_among(const std::vector<ContainerRecord>& records,
+                                          const std::string& name_or_id) {
   // An empty text is a prefix of every id; it names no container.
   if (name_or_id.empty())
     throw UsageError("\"\": an empty container name or id names no container; see 'roost ps -a'");
   // A full id wins over a name, and a name over an id prefix.
-  auto records = list();
-  for (auto& record : records)
+  for (const auto& record : records)
     if (record.id == name_or_id) return record;
-  std::vector<ContainerRecord> prefixed;
-  for (auto& record : records) {
+  std::vector<const ContainerRecord*> prefixed;
+  for (const auto& record : records) {
     if (record.name == name_or_id) return record;
-    if (record.id.starts_with(name_or_id)) prefixed.push_back(std::move(record));
+    if (record.id.starts_with(name_or_id)) prefixed.push_back(&record);
   }
   if (prefixed.size() > 1)
     throw UsageError(fmt::format(
         "container id prefix {} is ambiguous: {} containers match ({}, {}, ...); "
         "give more digits or the name",
-        name_or_id, prefixed.size(), prefixed[0].id.substr(0, 12), prefixed[1].id.substr(0, 12)));
+        name_or_id, prefixed.size(), prefixed[0]->id.substr(0, 12), prefixed[1]->id.substr(0, 12)));
   if (prefixed.empty()) return std::nullopt;
-  return prefixed.front();
+  return *prefixed.front();
+}
+
+ContainerRecord get_among(const std::vector<ContainerRecord>& records,
+                          const std::string& name_or_id) {
+  if (auto record = find_among(records, name_or_id)) return *record;
+  throw UsageError(fmt::format("no container named {}; see 'roost ps -a'", name_or_id));
+}
+
+}  // namespace
+
+std::optional<ContainerRecord> ContainerStore::find(const std::string& name_or_id) const {
+  return find_among(list(), name_or_id);
 }
 
 ContainerRecord ContainerStore::get(const std::string& name_or_id) const {
-  if (auto record = find(name_or_id)) return *record;
-  throw UsageError(fmt::format("no container named {}; see 'roost ps -a'", name_or_id));
+  return get_among(list(), name_or_id);
+}
+
+std::vector<ContainerRecord> ContainerStore::get_all(
+    const std::vector<std::string>& names_or_ids) const {
+  auto records = list();
+  std::vector<ContainerRecord> found;
+  found.reserve(names_or_ids.size());
+  for (const auto& name_or_id : names_or_ids) found.push_back(get_among(records, name_or_id));
+  return found;
 }
 
 ContainerLock ContainerStore::lock(const ContainerRecord& record) const {

@@ -103,6 +103,9 @@ class ContainerStore {
   std::optional<ContainerRecord> find(const std::string& name_or_id) const;
   // As find, but a missing container is a UsageError naming it.
   ContainerRecord get(const std::string& name_or_id) const;
+  // As get for each name, in order, from one reading of the store, so that naming many
+  // containers reads each one once rather than once per name.
+  std::vector<ContainerRecord> get_all(const std::vector<std::string>& names_or_ids) const;
   // Takes the container's lock and reads it again; a container removed meanwhile is a
   // UsageError naming `record`.
   ContainerLock lock(const ContainerRecord& record) const;

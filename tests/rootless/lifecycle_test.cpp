@@ -839,6 +839,25 @@ TEST_F(Lifecycle, AnyUniqueIdPrefixNamesTheContainer) {
   EXPECT_EQ(status_of("prefixed"), "exited");
 }
 
+TEST_F(Lifecycle, InspectOfSeveralContainersKeepsTheOrderGiven) {
+  std::string first = create("first", {"true"});
+  create("second", {"true"});
+  create("third", {"true"});
+  Outcome shown = require_success(roost({"inspect", "third", first.substr(0, 8), "second"}),
+                                  "inspect of three");
+  json entries = json::parse(shown.out);
+  ASSERT_EQ(entries.size(), 3u) << shown.out;
+  EXPECT_EQ(entries[0]["Name"], "third");
+  EXPECT_EQ(entries[1]["Name"], "first");
+  EXPECT_EQ(entries[1]["Id"], first);
+  EXPECT_EQ(entries[2]["Name"], "second");
+
+  Outcome refused = roost({"inspect", "first", "nosuch", "second"});
+  EXPECT_EQ(refused.exit_code, 125) << refused.describe();
+  EXPECT_EQ(refused.out, "");
+  EXPECT_EQ(refused.err, "Error: no container named nosuch; see 'roost ps -a'\n");
+}
+
 TEST_F(Lifecycle, AnAmbiguousPrefixIsRefused) {
   std::map<char, int> first_digits;
   char shared = 0;
