@@ -49,6 +49,27 @@ const std::string& units_image() {
   return name;
 }
 
+// The units image as a docker-archive tagged TAG, made in the directory DIR_NAME.
+fs::path units_image_as_docker_archive(const std::string& dir_name, const std::string& tag) {
+  units_image();
+  fs::path dir = fs::absolute(dir_name);
+  fs::create_directories(dir);
+  fs::copy_file("units.tar", dir / "layer.tar", fs::copy_options::overwrite_existing);
+  auto digest = run({"sha256sum", (dir / "layer.tar").string()}).out.substr(0, 64);
+  roost::fs::write_file_atomic(
+      dir / "config.json", fmt::format(R"({{"architecture":"amd64","os":"linux","config":{{}},)"
+                                       R"("rootfs":{{"type":"layers","diff_ids":["sha256:{}"]}}}})",
+                                       digest));
+  roost::fs::write_file_atomic(
+      dir / "manifest.json",
+      fmt::format(R"([{{"Config":"config.json","RepoTags":["{}"],"Layers":["layer.tar"]}}])", tag));
+  fs::path archive = dir / "image.tar";
+  auto tar = run({"/usr/bin/tar", "-C", dir.string(), "-cf", archive.string(), "manifest.json",
+                  "config.json", "layer.tar"});
+  if (tar.status != 0) throw std::runtime_error("tar: " + tar.err);
+  return archive;
+}
+
 fs::path units_dir() {
   return fs::path(environment_or("HOME", "/home/roost")) / ".config/roost/units";
 }
@@ -229,25 +250,10 @@ TEST(Units, GeneratedUnitStartsAndStopsCleanly) {
 }
 
 TEST(Units, ArchiveIsLoadedOnceBeforeTheFirstStart) {
-  units_image();
-  fs::path dir = fs::absolute("archive");
-  fs::create_directories(dir);
-  fs::copy_file("units.tar", dir / "layer.tar", fs::copy_options::overwrite_existing);
-  auto digest = run({"sha256sum", (dir / "layer.tar").string()}).out.substr(0, 64);
-  roost::fs::write_file_atomic(
-      dir / "config.json", fmt::format(R"({{"architecture":"amd64","os":"linux","config":{{}},)"
-                                       R"("rootfs":{{"type":"layers","diff_ids":["sha256:{}"]}}}})",
-                                       digest));
-  roost::fs::write_file_atomic(
-      dir / "manifest.json",
-      R"([{"Config":"config.json","RepoTags":["guest/archived:1"],"Layers":["layer.tar"]}])");
-  ASSERT_EQ(run({"/usr/bin/tar", "-C", dir.string(), "-cf", "app.tar", "manifest.json",
-                 "config.json", "layer.tar"})
-                .status,
-            0);
+  fs::path archive = units_image_as_docker_archive("archive", "guest/archived:1");
   declare("archived", fmt::format("image = \"docker-archive:{}\"\n"
                                   "command = [\"unit-helper\", \"wait\"]\n",
-                                  fs::absolute("app.tar").string()));
+                                  archive.string()));
   for (int start = 0; start < 2; ++start) {
     ASSERT_EQ(systemctl({"start", "roost-archived.service"}).status, 0)
         << diagnose("roost-archived");
@@ -484,32 +490,17 @@ TEST(Units, GeneratedUnitForARemovedOnExitContainerNeedsNew) {
 // The archive arrives through a pipe 8 s after the start, long past TimeoutStartSec=3:
 // only the extensions roost asks for while it loads keep systemd from killing it.
 TEST(Units, SlowArchiveLoadKeepsExtendingTheStartTimeout) {
-  units_image();
-  fs::path dir = fs::absolute("slow-archive");
-  fs::create_directories(dir);
-  fs::copy_file("units.tar", dir / "layer.tar", fs::copy_options::overwrite_existing);
-  auto digest = run({"sha256sum", (dir / "layer.tar").string()}).out.substr(0, 64);
-  roost::fs::write_file_atomic(
-      dir / "config.json", fmt::format(R"({{"architecture":"amd64","os":"linux","config":{{}},)"
-                                       R"("rootfs":{{"type":"layers","diff_ids":["sha256:{}"]}}}})",
-                                       digest));
-  roost::fs::write_file_atomic(
-      dir / "manifest.json",
-      R"([{"Config":"config.json","RepoTags":["guest/slow:1"],"Layers":["layer.tar"]}])");
-  ASSERT_EQ(run({"/usr/bin/tar", "-C", dir.string(), "-cf", "slow.tar", "manifest.json",
-                 "config.json", "layer.tar"})
-                .status,
-            0);
-  fs::path pipe = dir / "arriving.tar";
+  fs::path archive = units_image_as_docker_archive("slow-archive", "guest/slow:1");
+  fs::path pipe = archive.parent_path() / "arriving.tar";
   fs::remove(pipe);
   ASSERT_EQ(run({"mkfifo", pipe.string()}).status, 0);
   declare("slow", fmt::format("image = \"docker-archive:{}\"\n"
                               "command = [\"unit-helper\", \"wait\"]\n"
                               "[service]\nTimeoutStartSec = \"3\"\n",
                               pipe.string()));
-  auto writer = roost::process::start(
-      {"/usr/bin/timeout", "90", "/bin/sh", "-c",
-       fmt::format("sleep 8; cat {} > {}", fs::absolute("slow.tar").string(), pipe.string())});
+  auto writer =
+      roost::process::start({"/usr/bin/timeout", "90", "/bin/sh", "-c",
+                             fmt::format("sleep 8; cat {} > {}", archive.string(), pipe.string())});
   auto begin = Clock::now();
   auto started = systemctl({"start", "roost-slow.service"});
   EXPECT_GE(Clock::now() - begin, std::chrono::seconds(8));
