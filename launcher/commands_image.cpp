@@ -41,13 +41,19 @@ image::Transport detect_archive(const std::string& file, const std::string& show
                                  archive_error_string(reader.get())));
   bool oci_layout = false;
   struct archive_entry* entry;
-  while (archive_read_next_header(reader.get(), &entry) == ARCHIVE_OK) {
+  int status;
+  while ((status = archive_read_next_header(reader.get(), &entry)) == ARCHIVE_OK) {
     std::string name = archive_entry_pathname(entry);
     if (name.rfind("./", 0) == 0) name = name.substr(2);
     if (name == "manifest.json") return image::Transport::DockerArchive;
     oci_layout = oci_layout || name == "oci-layout";
   }
   if (oci_layout) return image::Transport::OciArchive;
+  if (status != ARCHIVE_EOF)
+    throw UsageError(
+        fmt::format("load {}: the archive is damaged or cut short ({}); save or copy "
+                    "it again",
+                    shown, archive_error_string(reader.get())));
   throw UsageError(
       fmt::format("load {}: neither a docker-archive (no manifest.json) nor an "
                   "oci-archive (no oci-layout); for a root filesystem tarball use "

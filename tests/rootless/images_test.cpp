@@ -179,6 +179,19 @@ TEST_F(Images, LoadOfSomethingElseOnStandardInputIsNamed) {
   EXPECT_TRUE(image_ids().empty());
 }
 
+TEST_F(Images, LoadOfACutShortArchiveSaysItIsDamaged) {
+  std::string archive = read_file(fixtures::busybox_docker_archive());
+  Spawn spawn = installation().spawn({"load"});
+  spawn.input = archive.substr(0, archive.size() / 2);
+  Outcome loaded = run(spawn);
+  EXPECT_EQ(loaded.exit_code, 125) << loaded.describe();
+  EXPECT_NE(loaded.err.find("load from standard input: the archive is damaged or cut short ("),
+            std::string::npos)
+      << loaded.describe();
+  EXPECT_NE(loaded.err.find("); save or copy it again\n"), std::string::npos) << loaded.describe();
+  EXPECT_TRUE(image_ids().empty());
+}
+
 // rmi and a starting run wait for the same lock: either the container is made first
 // and rmi refuses, or the image goes first and run says so, never a container without
 // its image.
