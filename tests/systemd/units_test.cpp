@@ -370,7 +370,11 @@ TEST(Units, DetachedContainerReadinessIsRelayedAfterTheStarterReturned) {
       std::chrono::seconds(30));
   EXPECT_EQ(inspected.out, "running\n") << describe(inspected) << diagnose("own-ready");
   auto id = run_roost({"inspect", "--format", "{{.Id}}", "own-ready"}).out;
-  EXPECT_NE(journal_of("own-ready.service").find(id), std::string::npos) << "run -d returned";
+  // The state says running a moment before run -d prints the id, and journald takes its
+  // time to write that line.
+  auto printed_id = [&] { return journal_of("own-ready.service").find(id) != std::string::npos; };
+  wait_until(printed_id, std::chrono::seconds(10));
+  EXPECT_TRUE(printed_id()) << "run -d returned";
   auto executed = run_roost({"exec", "own-ready", "echo", "reachable"});
   EXPECT_EQ(executed.out, "reachable\n") << describe(executed);
   EXPECT_EQ(show("own-ready.service", "ActiveState"), "activating") << diagnose("own-ready");
