@@ -36,3 +36,20 @@ void throw_errno(std::string what, int errno_value) {
 }
 
 }  // namespace roost
+
+namespace roost {
+
+std::string error_line(std::string_view message, int errno_value) {
+  bool disk_full = errno_value == ENOSPC || errno_value == EDQUOT ||
+                   message.ends_with(std::strerror(ENOSPC)) ||
+                   message.ends_with(std::strerror(EDQUOT));
+  std::string line = "Error: ";
+  line += message;
+  if (disk_full)
+    line +=
+        "; free space on that filesystem, or keep images and containers elsewhere with "
+        "--root and --runroot";
+  return line + "\n";
+}
+
+}  // namespace roost

@@ -2,6 +2,7 @@
 
 #include <exception>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace roost {
@@ -32,6 +33,11 @@ class UsageError : public Error {
  public:
   explicit UsageError(std::string message) : Error(std::move(message)) {}
 };
+
+// The line roost prints for a failure: "Error: MESSAGE", and for a full disk (its errno,
+// or its errno text at the end of a message that crossed from another process) what the
+// user can do about it.
+std::string error_line(std::string_view message, int errno_value = 0);
 
 // Captures errno at once; call directly after the failing system call.
 [[noreturn]] void throw_errno(std::string what);

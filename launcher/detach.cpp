@@ -240,7 +240,7 @@ int read_start_report(const ContainerRecord& record, int ready) {
     throw Error(
         fmt::format("the monitor of container {} ended before the container started", record.name));
   auto space = report.find(' ');
-  std::fprintf(stderr, "Error: %s\n", report.substr(space + 1).c_str());
+  std::fputs(error_line(report.substr(space + 1)).c_str(), stderr);
   return std::atoi(report.substr(0, space).c_str());
 }
 

@@ -161,8 +161,8 @@ pid_t start_command(const ContainerRecord& record, const ContainerPlan& plan,
 
 int report(const ContainerRecord& record, const std::string& failure) {
   auto space = failure.find(' ');
-  std::fprintf(stderr, "Error: %s\n",
-               explain_unmapped_owner(record.plan, failure.substr(space + 1)).c_str());
+  std::fputs(error_line(explain_unmapped_owner(record.plan, failure.substr(space + 1))).c_str(),
+             stderr);
   return std::atoi(failure.substr(0, space).c_str());
 }
 

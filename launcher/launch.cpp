@@ -72,7 +72,7 @@ std::optional<ContainerLog> foreground_log(const ContainerStore& store,
 }
 
 void report_outcome(const ContainerRecord& record, const ContainerExit& exit) {
-  if (!exit.failure.empty()) std::fprintf(stderr, "Error: %s\n", exit.failure.c_str());
+  if (!exit.failure.empty()) std::fputs(error_line(exit.failure).c_str(), stderr);
   if (exit.out_of_memory)
     spdlog::error("{}: {}", record.name, cgroups::out_of_memory_message(exit.memory_max));
 }

@@ -36,10 +36,9 @@ int main(int argc, char** argv) {
   try {
     return dispatch(args);
   } catch (const roost::Error& error) {
-    if (spdlog::default_logger_raw()->should_log(spdlog::level::debug))
-      std::fprintf(stderr, "Error: %s\n", error.chain().c_str());
-    else
-      std::fprintf(stderr, "Error: %s\n", error.what());
+    bool debug = spdlog::default_logger_raw()->should_log(spdlog::level::debug);
+    std::fputs(roost::error_line(debug ? error.chain() : error.what(), error.errno_value()).c_str(),
+               stderr);
   } catch (const std::exception& error) {
     std::fprintf(stderr, "Error: %s\n", error.what());
   }
