@@ -96,7 +96,7 @@ units::ContainerSpec spec_from_image(const Context& context, const std::string& 
   spec.name = name.empty() ? name_from_image(image) : name;
   auto reference = image::parse_reference(image);
   if (reference.transport != image::Transport::Store) return spec;
-  auto record = image::Store(context.settings.data_root).find(image);
+  auto record = open_image_store(context).find(image);
   if (!record)
     throw UsageError(fmt::format(
         "image {} is not in your store; load it first with 'roost load -i FILE', or give the "
@@ -167,7 +167,7 @@ int cmd_unit_image(const ParsedCommand& command, Context& context) {
   const std::string& name = command.positionals.at(0);
   const std::string& archive = command.positionals.at(1);
   auto local = units::archive_image_name(name);
-  image::Store store(context.settings.data_root);
+  image::Store store = open_image_store(context);
   if (store.find(local)) {
     spdlog::debug("{} is in the store already; {} is not loaded again", local, archive);
     return 0;

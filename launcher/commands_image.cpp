@@ -210,16 +210,16 @@ int cmd_import(const ParsedCommand& command, Context& context) {
     throw UsageError(fmt::format("import {}: {}", file, std::strerror(errno)));
   auto name = image::parse_reference(command.positionals[1]).canonical_name();
   in_user_namespace(context, [&] {
-    image::Store(context.settings.data_root).import_rootfs(file, name);
+    open_image_store(context).import_rootfs(file, name);
     return 0;
   });
-  auto record = image::Store(context.settings.data_root).find(name);
+  auto record = open_image_store(context).find(name);
   fmt::print("{}\n", record ? record->id : name);
   return 0;
 }
 
 int cmd_images(const ParsedCommand& command, Context& context) {
-  auto records = image::Store(context.settings.data_root).list();
+  auto records = open_image_store(context).list();
   if (command.value("format") == "json") {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& record : records) list.push_back(image_json(record));
@@ -241,7 +241,7 @@ int cmd_images(const ParsedCommand& command, Context& context) {
 }
 
 int cmd_image_inspect(const ParsedCommand& command, Context& context) {
-  image::Store store(context.settings.data_root);
+  image::Store store = open_image_store(context);
   nlohmann::json list = nlohmann::json::array();
   for (const auto& name : command.positionals) {
     auto record = store.find(name);
@@ -259,7 +259,7 @@ int cmd_image_inspect(const ParsedCommand& command, Context& context) {
 }
 
 int cmd_rmi(const ParsedCommand& command, Context& context) {
-  image::Store store(context.settings.data_root);
+  image::Store store = open_image_store(context);
   ContainerStore containers(context.settings.data_root, context.settings.runtime_root);
   // Held until the images are gone, so that no container of them is created meanwhile.
   ContainerLock no_creations = containers.lock_creations();
@@ -280,7 +280,7 @@ int cmd_rmi(const ParsedCommand& command, Context& context) {
 
 int cmd_tag(const ParsedCommand& command, Context& context) {
   auto name = image::parse_reference(command.positionals[1]).canonical_name();
-  image::Store(context.settings.data_root).tag(command.positionals[0], name);
+  open_image_store(context).tag(command.positionals[0], name);
   return 0;
 }
 

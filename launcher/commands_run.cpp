@@ -100,7 +100,7 @@ ContainerPlan make_plan(const ParsedCommand& command, const Context& context,
   if (!plan.hostname.empty()) check_hostname(plan.hostname);
   add_mounts(command, plan);
   if (plan.read_only) add_read_only_tmpfs(plan);
-  plan.lower_dirs = lower_dirs(image::Store(context.settings.data_root), image.layers);
+  plan.lower_dirs = lower_dirs(open_image_store(context), image.layers);
   plan.storage_driver = context.settings.storage_driver;
   auto userns_mode = command.value("userns", context.settings.userns);
   plan.maps = caller_maps(context, userns_mode);
@@ -213,7 +213,7 @@ void check_name(const std::string& name) {
 // resolved before may have been removed since.
 void require_image_kept(const Context& context, const image::ImageRecord& image,
                         const std::string& name) {
-  if (!image::Store(context.settings.data_root).find("sha256:" + image.id))
+  if (!open_image_store(context).find("sha256:" + image.id))
     throw UsageError(fmt::format(
         "image {} was removed while the container was being created; load it again", name));
 }

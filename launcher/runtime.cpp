@@ -65,8 +65,7 @@ std::vector<LoadedImage> load_into_store(const Context& context, const image::Re
   UniqueFd write_end(fds[1]);
   in_user_namespace(context, [&] {
     read_end.reset();
-    std::string text =
-        loaded_lines(image::Store(context.settings.data_root).load(reference, check));
+    std::string text = loaded_lines(open_image_store(context).load(reference, check));
     if (::write(write_end.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
       throw_errno("report the loaded images");
     return 0;
@@ -85,7 +84,7 @@ namespace {
 image::ImageRecord load_and_report(const Context& context, const image::Reference& reference,
                                    const std::string& text, const image::ImageCheck& check) {
   auto loaded = load_into_store(context, reference, check);
-  image::Store store(context.settings.data_root);
+  image::Store store = open_image_store(context);
   if (!loaded.empty())
     if (auto record = store.find(loaded.front().id)) return *record;
   throw Error(fmt::format("image {}: the archive holds no image", text));
@@ -108,7 +107,7 @@ int in_user_namespace(const Context& context, const std::function<int()>& work) 
 image::ImageRecord resolve_image(const Context& context, const std::string& text,
                                  const image::ImageCheck& check) {
   auto reference = image::parse_reference(text);
-  image::Store store(context.settings.data_root);
+  image::Store store = open_image_store(context);
   if (reference.transport == image::Transport::Store) {
     if (auto record = store.find(text)) {
       if (check) check(record->config);
@@ -125,6 +124,17 @@ image::ImageRecord resolve_image(const Context& context, const std::string& text
                     "archive with 'roost load -i FILE'",
                     text));
   return load_and_report(context, reference, text, check);
+}
+
+image::Store open_image_store(const Context& context) {
+  try {
+    return image::Store(context.settings.data_root);
+  } catch (const Error& error) {
+    throw Error(
+        fmt::format("image store {}: {}; choose a directory you can write with --root, "
+                    "or set XDG_DATA_HOME",
+                    context.settings.data_root.string(), error.what()));
+  }
 }
 
 }  // namespace roost::cli

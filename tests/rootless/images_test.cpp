@@ -179,6 +179,25 @@ TEST_F(Images, LoadOfSomethingElseOnStandardInputIsNamed) {
   EXPECT_TRUE(image_ids().empty());
 }
 
+TEST_F(Images, AStoreThatCannotBeMadeIsNamedWithWhereToPutIt) {
+  std::vector<std::string> env = installation().env();
+  set_env(env, "HOME", "/nonexistent");
+  std::erase_if(env,
+                [](const std::string& entry) { return entry.rfind("XDG_DATA_HOME=", 0) == 0; });
+  Spawn spawn({roost_binary(), "images"}, env);
+  spawn.timeout = Seconds(90);
+  Outcome listed = run(spawn);
+  EXPECT_EQ(listed.exit_code, 125) << listed.describe();
+  EXPECT_EQ(listed.out, "");
+  EXPECT_NE(listed.err.find("Error: image store /nonexistent/.local/share/roost: "),
+            std::string::npos)
+      << listed.describe();
+  EXPECT_NE(listed.err.find("; choose a directory you can write with --root, or set "
+                            "XDG_DATA_HOME\n"),
+            std::string::npos)
+      << listed.describe();
+}
+
 TEST_F(Images, LoadOfACutShortArchiveSaysItIsDamaged) {
   std::string archive = read_file(fixtures::busybox_docker_archive());
   Spawn spawn = installation().spawn({"load"});
