@@ -34,6 +34,9 @@
 #include "launcher/monitor_handoff.hpp"
 #include "launcher/service_hooks.hpp"
 
+#ifndef ROOST_BINDIR
+#error "ROOST_BINDIR must name the directory roost is installed in"
+#endif
 #ifndef ROOST_LIBEXECDIR
 #error "ROOST_LIBEXECDIR must name the directory roost-monitor is installed in"
 #endif
@@ -266,12 +269,21 @@ std::string monitor_program() {
   auto own = std::filesystem::read_symlink("/proc/self/exe", error);
   auto beside = own.parent_path() / kMonitorProgram;
   if (!error && is_executable(beside)) return beside.string();
+  // Only the installed roost may take the installed monitor: a roost run from its build
+  // tree beside an older installation would otherwise pair with a monitor of another
+  // version.
   auto installed = std::filesystem::path(ROOST_LIBEXECDIR) / kMonitorProgram;
-  if (is_executable(installed)) return installed.string();
+  bool roost_is_installed = !error && own.parent_path() == std::filesystem::path(ROOST_BINDIR);
+  if (roost_is_installed && is_executable(installed)) return installed.string();
+  if (roost_is_installed)
+    throw Error(fmt::format(
+        "{}, which keeps a detached container's output and state, is neither beside roost ({}) "
+        "nor at {}; install it with roost (meson install puts it at the second place)",
+        kMonitorProgram, beside.string(), installed.string()));
   throw Error(fmt::format(
-      "{}, which keeps a detached container's output and state, is neither beside roost ({}) "
-      "nor at {}; install it with roost (meson install puts it at the second place)",
-      kMonitorProgram, beside.string(), installed.string()));
+      "{}, which keeps a detached container's output and state, is not beside roost ({}); "
+      "build it with roost (ninja builds both) or use the installed roost",
+      kMonitorProgram, beside.string()));
 }
 
 int run_detached(const Context& context, const ContainerStore& store,
