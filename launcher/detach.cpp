@@ -159,10 +159,12 @@ void monitor_container(const Context& context, const ContainerStore& store,
     return &*attach;
   };
   ServiceHooks service(plan, record.settings, runtime_dir);
-  auto on_started = [&](const ProcessIdentity& process, const std::string& cgroup) {
+  io.record_start = [&](const ProcessIdentity& process, const std::string& cgroup) {
     ContainerRecord running = record;
     mark_running(running, process, cgroup, true);
     store.save_state(running);
+  };
+  auto on_started = [&](const ProcessIdentity&, const std::string&) {
     // Before the starter returns, so that an attach right after it finds the socket.
     try {
       state.attach_listener = listen_for_attach(runtime_dir.string());

@@ -194,14 +194,15 @@ int run_attached(const Context& context, const ContainerStore& store, const Cont
   io.end_with_monitor = true;
   auto log = foreground_log(store, record);
   if (log) io.log = [&](Stream stream, std::string_view data) { log->write(stream, data); };
-  auto exit =
-      run_and_monitor(plan, io, [&](const ProcessIdentity& process, const std::string& cgroup) {
-        ContainerRecord running = record;
-        mark_running(running, process, cgroup, false);
-        store.save_state(running);
-        lock.release();
-        service.started();
-      });
+  io.record_start = [&](const ProcessIdentity& process, const std::string& cgroup) {
+    ContainerRecord running = record;
+    mark_running(running, process, cgroup, false);
+    store.save_state(running);
+  };
+  auto exit = run_and_monitor(plan, io, [&](const ProcessIdentity&, const std::string&) {
+    lock.release();
+    service.started();
+  });
   service.stop();
   lock.release();
   report_outcome(record, exit);

@@ -187,6 +187,7 @@ StartedContainer start_container(
   or_kill_child(pid, [&] {
     if (plan.scope) place_in_scope(*plan.scope, container);
     if (plan.split_cgroup) place_in_split_cgroup(*plan.split_cgroup, container);
+    if (io.record_start) io.record_start(identity, result.cgroup);
   });
   // The byte tells the child whether it now sits in a cgroup of its own to be given a
   // cgroup namespace of.
