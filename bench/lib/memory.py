@@ -16,26 +16,23 @@ SLEEP = "3"
 FIELDS = ("VmHWM", "RssAnon", "Pss")
 
 
-def status_kib(pid, field):
+def field_kib(path, field):
     try:
-        with open(f"/proc/{pid}/status") as stream:
+        with open(path) as stream:
             for line in stream:
                 if line.startswith(field + ":"):
                     return int(line.split()[1])
     except FileNotFoundError:
         return None
     return None
+
+
+def status_kib(pid, field):
+    return field_kib(f"/proc/{pid}/status", field)
 
 
 def smaps_kib(pid, field):
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as stream:
-            for line in stream:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except FileNotFoundError:
-        return None
-    return None
+    return field_kib(f"/proc/{pid}/smaps_rollup", field)
 
 
 def footprint(pids):

@@ -361,8 +361,23 @@ TEST_F(Images, ConcurrentLoadsCorruptNothing) {
 
 // Loading a foreign image is allowed (as podman does); running it is refused before any
 // container is created, naming the image's platform and the host's.
-class ForeignImage : public RoostTest {
+// The parameter: true for another architecture, false for another operating system.
+class ForeignImage : public RoostTest, public ::testing::WithParamInterface<bool> {
  protected:
+  static std::string other_architecture() {
+    return host_architecture() == "arm64" ? "amd64" : "arm64";
+  }
+  ImageSpec foreign_spec() const {
+    ImageSpec spec = hello_image("localhost/foreign:1");
+    if (GetParam())
+      spec.architecture = other_architecture();
+    else
+      spec.os = "windows";
+    return spec;
+  }
+  std::string theirs() const { return GetParam() ? other_architecture() : "windows"; }
+  std::string ours() const { return GetParam() ? host_architecture() : "linux"; }
+
   void expect_refused(const ImageSpec& spec, const std::string& theirs, const std::string& ours) {
     fs::path archive = scratch("foreign.tar");
     write_docker_archive(archive, spec, DockerLayout::Legacy);
@@ -405,29 +420,18 @@ class ForeignImage : public RoostTest {
   }
 };
 
-TEST_F(ForeignImage, OtherArchitectureIsRefusedNamingBoth) {
-  ImageSpec spec = hello_image("localhost/foreign:1");
-  spec.architecture = host_architecture() == "arm64" ? "amd64" : "arm64";
-  expect_refused(spec, spec.architecture, host_architecture());
+TEST_P(ForeignImage, IsRefusedNamingBothPlatforms) {
+  expect_refused(foreign_spec(), theirs(), ours());
 }
 
-TEST_F(ForeignImage, OtherOsIsRefusedNamingBoth) {
-  ImageSpec spec = hello_image("localhost/windows:1");
-  spec.os = "windows";
-  expect_refused(spec, "windows", "linux");
+TEST_P(ForeignImage, NamedByItsLayoutIsRefusedBeforeItIsStored) {
+  expect_refused_unstored(foreign_spec(), theirs(), ours());
 }
 
-TEST_F(ForeignImage, OtherArchitectureNamedByItsLayoutIsRefusedBeforeItIsStored) {
-  ImageSpec spec = hello_image("localhost/foreign:1");
-  spec.architecture = host_architecture() == "arm64" ? "amd64" : "arm64";
-  expect_refused_unstored(spec, spec.architecture, host_architecture());
-}
-
-TEST_F(ForeignImage, OtherOsNamedByItsLayoutIsRefusedBeforeItIsStored) {
-  ImageSpec spec = hello_image("localhost/windows:1");
-  spec.os = "windows";
-  expect_refused_unstored(spec, "windows", "linux");
-}
+INSTANTIATE_TEST_SUITE_P(OtherArchitectureOrOs, ForeignImage, ::testing::Bool(),
+                         [](const auto& info) {
+                           return info.param ? "OtherArchitecture" : "OtherOs";
+                         });
 
 }  // namespace
 }  // namespace rootless

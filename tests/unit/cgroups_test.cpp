@@ -23,6 +23,7 @@
 #include "common/error.hpp"
 #include "common/fd.hpp"
 #include "common/fs.hpp"
+#include "tests/unit/error_of.hpp"
 
 using namespace roost::cgroups;
 using roost::Error;
@@ -36,16 +37,7 @@ constexpr uint64_t kMiB = 1024 * kKiB;
 constexpr uint64_t kGiB = 1024 * kMiB;
 constexpr uid_t kNobody = 65534;
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  ADD_FAILURE() << "no Error was thrown";
-  return "";
-}
+using roost::testing::error_of;
 
 LimitRequest request(std::initializer_list<std::pair<std::string, std::string>> options) {
   LimitRequest result;

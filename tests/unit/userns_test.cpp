@@ -20,6 +20,7 @@
 #include "common/error.hpp"
 #include "common/fd.hpp"
 #include "common/fs.hpp"
+#include "tests/unit/error_of.hpp"
 #include "userns/idmap.hpp"
 #include "userns/namespace.hpp"
 #include "userns/subid.hpp"
@@ -50,16 +51,7 @@ namespace {
 constexpr uint32_t kNobody = 65534;
 constexpr uint32_t kAllIds = std::numeric_limits<uint32_t>::max();
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  ADD_FAILURE() << "no Error was thrown";
-  return "";
-}
+using roost::testing::error_of;
 
 // What the kernel and newuidmap demand of a map: sorted by inside id, no overlap inside
 // or outside, no extent past the highest id, and every entry within one range or the
