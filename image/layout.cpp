@@ -326,6 +326,13 @@ std::string LayoutDir::digest_of(int fd, std::string_view relative) const {
   return digest;
 }
 
+void LayoutDir::remember_digest(std::string_view relative, std::string digest) {
+  UniqueFd fd = open(relative);
+  struct stat st;
+  if (::fstat(fd.get(), &st) < 0) throw_errno(fmt::format("stat {}", describe(relative)));
+  digests_[st.st_ino] = std::move(digest);
+}
+
 std::vector<ImageSource> docker_archive_images(const LayoutDir& layout, const Reference& source) {
   const std::string origin = layout.describe("manifest.json");
   json manifest = parse_json(layout.read("manifest.json"), origin);

@@ -23,6 +23,8 @@ class LayoutDir {
   UniqueFd open(std::string_view relative) const;
   std::string read(std::string_view relative) const;
   std::string digest_of(int fd, std::string_view relative) const;
+  // Takes `digest` as the file's, for a file verified while it was written.
+  void remember_digest(std::string_view relative, std::string digest);
   // "PATH in LABEL", for messages.
   std::string describe(std::string_view relative) const;
   const std::string& label() const { return label_; }

@@ -279,27 +279,32 @@ std::string minimal_config(const std::string& diff_id) {
 
 class StoreWork {
  public:
-  StoreWork(Store& store, const stdfs::path& work) : store_(store), work_(work) {}
+  StoreWork(Store& store, const stdfs::path& work, BlobFetch fetch = {})
+      : store_(store), work_(work), fetch_(std::move(fetch)) {}
 
   PreparedImage prepare(const LayoutDir& layout, const ImageSource& source,
                         const ImageCheck& check);
-  void unpack_needed(const std::vector<PreparedImage>& images, const LayoutDir& layout);
+  void unpack_needed(const std::vector<PreparedImage>& images, LayoutDir& layout);
   void add_unpacked(UnpackedLayerDir layer) { unpacked_.emplace(layer.diff_id, std::move(layer)); }
   std::optional<std::vector<ImageRecord>> try_commit(const std::vector<PreparedImage>& images);
-  std::vector<ImageRecord> commit(const std::vector<PreparedImage>& images,
-                                  const LayoutDir* layout);
+  std::vector<ImageRecord> commit(const std::vector<PreparedImage>& images, LayoutDir* layout);
+  void fetch_config(LayoutDir& layout, const ImageSource& source) {
+    fetch_if_missing(layout, {source.config_path, source.config_digest});
+  }
   UnpackedLayerDir unpack(int fd, const std::string& blob_name, const std::string& blob_digest,
                           const std::string& diff_id);
 
  private:
   bool blob_known_good(const LayoutDir& layout, const LayerSource& layer,
                        const std::string& diff_id);
+  void fetch_if_missing(LayoutDir& layout, const LayerSource& blob);
   bool layers_present(const std::vector<PreparedImage>& images) const;
   void install_layers();
   ImageRecord record_image(std::vector<ImageRecord>& records, const PreparedImage& image);
 
   Store& store_;
   stdfs::path work_;
+  BlobFetch fetch_;  // set when blobs come from elsewhere, on demand
   UnpackedLayers unpacked_;
 };
 
@@ -375,6 +380,10 @@ PreparedImage StoreWork::prepare(const LayoutDir& layout, const ImageSource& sou
 // diff id when it is the uncompressed tar itself or a form seen unpacking to it before.
 bool StoreWork::blob_known_good(const LayoutDir& layout, const LayerSource& layer,
                                 const std::string& diff_id) {
+  // A blob not fetched yet is verified as it arrives; what it holds is known by its digest.
+  if (fetch_ && !layout.contains(layer.path))
+    return layer.digest == diff_id ||
+           read_layer_info(store_.root(), diff_id).blob_digests.contains(layer.digest);
   UniqueFd fd = layout.open(layer.path);
   std::string actual = layout.digest_of(fd.get(), layer.path);
   if (!layer.digest.empty() && actual != layer.digest)
@@ -402,13 +411,20 @@ UnpackedLayerDir StoreWork::unpack(int fd, const std::string& blob_name,
   return layer;
 }
 
-void StoreWork::unpack_needed(const std::vector<PreparedImage>& images, const LayoutDir& layout) {
+void StoreWork::fetch_if_missing(LayoutDir& layout, const LayerSource& blob) {
+  if (!fetch_ || layout.contains(blob.path)) return;
+  fetch_(blob.digest, work_ / blob.path);
+  layout.remember_digest(blob.path, blob.digest);
+}
+
+void StoreWork::unpack_needed(const std::vector<PreparedImage>& images, LayoutDir& layout) {
   for (const auto& image : images) {
     for (size_t i = 0; i < image.layers.size(); ++i) {
       const std::string& diff_id = image.config.diff_ids[i];
       if (unpacked_.contains(diff_id)) continue;
       if (image.known_good[i] && directory_exists(store_.layer_path(diff_id))) continue;
       const LayerSource& layer = image.layers[i];
+      fetch_if_missing(layout, layer);
       UniqueFd fd = layout.open(layer.path);
       std::string blob_digest = layout.digest_of(fd.get(), layer.path);
       unpacked_.emplace(diff_id,
@@ -556,7 +572,7 @@ std::vector<SetAside> set_aside_unused_layers(const stdfs::path& root,
 // A layer found present when loading started may be removed before the lock is held;
 // it is then unpacked after all and the commit tried again.
 std::vector<ImageRecord> StoreWork::commit(const std::vector<PreparedImage>& images,
-                                           const LayoutDir* layout) {
+                                           LayoutDir* layout) {
   for (;;) {
     if (layout != nullptr) unpack_needed(images, *layout);
     if (auto records = try_commit(images)) return *records;
@@ -635,6 +651,23 @@ std::vector<ImageRecord> Store::load(const Reference& source, const ImageCheck& 
   for (const auto& image : images_of(layout, source))
     images.push_back(store_work.prepare(layout, image, check));
   return store_work.commit(images, &layout);
+}
+
+ImageRecord Store::pull(const RemoteImage& image, const BlobFetch& fetch, const ImageCheck& check) {
+  sweep_abandoned_work(root_ / "tmp");
+  WorkDir work(root_ / "tmp", "pull");
+  fs::make_dirs(work.path() / "blobs" / "sha256", 0700);
+  LayoutDir layout(work.path(), image.label);
+  ImageSource source;
+  source.config_digest = image.config_digest;
+  source.config_path = "blobs/sha256/" + digest_hex(image.config_digest);
+  for (const auto& digest : image.layer_digests)
+    source.layers.push_back({"blobs/sha256/" + digest_hex(digest), digest});
+  source.names = image.names;
+  StoreWork store_work(*this, work.path(), fetch);
+  store_work.fetch_config(layout, source);
+  PreparedImage prepared = store_work.prepare(layout, source, check);
+  return store_work.commit({prepared}, &layout).front();
 }
 
 ImageRecord Store::import_rootfs(const std::filesystem::path& tarball, const std::string& name) {

@@ -15,6 +15,19 @@ namespace roost::image {
 // Sees an image's config before anything of the image is stored; throws to refuse it.
 using ImageCheck = std::function<void(const ImageConfig&)>;
 
+// Writes the blob named by `digest` to `destination`, verified against that digest;
+// throws to give up.
+using BlobFetch =
+    std::function<void(const std::string& digest, const std::filesystem::path& destination)>;
+
+// An image known by its blobs' digests, as a registry's manifest lists them.
+struct RemoteImage {
+  std::string label;  // the source, for messages
+  std::string config_digest;
+  std::vector<std::string> layer_digests;  // bottom first
+  std::vector<std::string> names;          // canonical NAME:TAG
+};
+
 struct ImageRecord {
   std::string id;                   // hex of the config's sha256 (64 digits)
   std::vector<std::string> names;   // canonical NAME:TAG
@@ -42,6 +55,11 @@ class Store {
   // directory; every blob's sha256 is verified. Returns the images loaded, each with the
   // names the source gave it. A refusal by `check` stores nothing.
   std::vector<ImageRecord> load(const Reference& source, const ImageCheck& check = {});
+
+  // Fetches the config, then only the layers whose content the store does not hold yet
+  // (in the same compressed form), verifies and unpacks them as load does. A refusal by
+  // `check` or a failed fetch stores nothing.
+  ImageRecord pull(const RemoteImage& image, const BlobFetch& fetch, const ImageCheck& check = {});
 
   // A plain rootfs tarball as a one-layer image named `name` (canonicalised).
   ImageRecord import_rootfs(const std::filesystem::path& tarball, const std::string& name);

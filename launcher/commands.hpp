@@ -7,6 +7,7 @@ namespace roost::cli {
 
 int cmd_version(const ParsedCommand& command, Context& context);
 int cmd_load(const ParsedCommand& command, Context& context);
+int cmd_pull(const ParsedCommand& command, Context& context);
 int cmd_import(const ParsedCommand& command, Context& context);
 int cmd_images(const ParsedCommand& command, Context& context);
 int cmd_image_inspect(const ParsedCommand& command, Context& context);

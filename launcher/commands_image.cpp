@@ -204,6 +204,19 @@ int cmd_load(const ParsedCommand& command, Context& context) {
   return 0;
 }
 
+int cmd_pull(const ParsedCommand& command, Context& context) {
+  PullOptions options;
+  options.credentials = command.value("creds");
+  if (command.has("creds") && options.credentials.find(':') == std::string::npos)
+    throw UsageError(
+        fmt::format("--creds {}: expected USER:PASS; a password may be empty (USER:), not left out",
+                    options.credentials));
+  options.tls_verify = command.value("tls-verify") != "false";
+  options.quiet = command.has("quiet");
+  fmt::print("{}\n", pull_into_store(context, command.positionals[0], options));
+  return 0;
+}
+
 int cmd_import(const ParsedCommand& command, Context& context) {
   const auto& file = command.positionals[0];
   if (::access(file.c_str(), R_OK) < 0)

@@ -222,10 +222,12 @@ void require_image_kept(const Context& context, const image::ImageRecord& image,
 ContainerRecord create_container(const ParsedCommand& command, Context& context,
                                  const ContainerStore& store) {
   check_name(command.value("name"));
-  auto image =
-      resolve_image(context, command.positionals[0], [&](const image::ImageConfig& config) {
+  auto image = resolve_image(
+      context, command.positionals[0],
+      [&](const image::ImageConfig& config) {
         image::check_platform(config, command.positionals[0]);
-      });
+      },
+      pull_policy(command.value("pull")));
   ContainerRecord record;
   record.settings = container_settings(command, image.config);
   auto limits = container_limits(command, context.settings.limit_defaults);

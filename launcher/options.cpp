@@ -21,6 +21,8 @@ const std::vector<std::string_view> kNetworkModes = {"host", "none"};
 const std::vector<std::string_view> kCgroupsModes = {"enabled", "disabled", "split"};
 const std::vector<std::string_view> kSdnotifyModes = {"conmon", "container", "ignore"};
 const std::vector<std::string_view> kLogDrivers = {"journald", "k8s-file", "none"};
+const std::vector<std::string_view> kPullPolicies = {"missing", "always", "never"};
+const std::vector<std::string_view> kBooleans = {"true", "false"};
 
 std::vector<OptionSpec> run_options() {
   return {
@@ -77,6 +79,10 @@ std::vector<OptionSpec> run_options() {
       {"stop-signal", 0, K::Signal, "SIGNAL",
        "Signal that stops the container (default: the image's StopSignal, else SIGTERM)"},
       {"stop-timeout", 0, K::Number, "SECONDS", "Seconds stop waits before SIGKILL (default 10)"},
+      {"pull", 0, K::Choice, "POLICY",
+       "Pull a registry's image (docker://HOST:PORT/NAME:TAG) if it is missing (default), "
+       "always, or never",
+       kPullPolicies},
   };
 }
 
@@ -139,6 +145,15 @@ const std::vector<CommandSpec>& command_table() {
         {"quiet", 'q', K::None, "", "Print only the image names"}},
        {},
        cmd_load},
+      {"pull",
+       "Pull an image from a registry and print its id",
+       {{"creds", 0, K::Text, "USER:PASS", "Credentials for the registry"},
+        {"tls-verify", 0, K::Choice, "BOOL",
+         "Require https with a valid certificate (default true; loopback hosts use http)",
+         kBooleans},
+        {"quiet", 'q', K::None, "", "Print only the image id"}},
+       {{"IMAGE", K::Image}},
+       cmd_pull},
       {"import",
        "Make an image from a root filesystem tarball",
        {},

@@ -8,6 +8,8 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "image/digest.hpp"
+#include "image/registry.hpp"
 
 namespace roost::cli {
 
@@ -55,17 +57,16 @@ std::vector<LoadedImage> parse_loaded_lines(const std::string& text) {
   return loaded;
 }
 
-}  // namespace
-
-std::vector<LoadedImage> load_into_store(const Context& context, const image::Reference& reference,
-                                         const image::ImageCheck& check) {
+// Runs `work` in the user namespace and brings back the images it stored.
+std::vector<LoadedImage> store_in_namespace(
+    const Context& context, const std::function<std::vector<image::ImageRecord>()>& work) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) < 0) throw_errno("create a pipe");
   UniqueFd read_end(fds[0]);
   UniqueFd write_end(fds[1]);
   in_user_namespace(context, [&] {
     read_end.reset();
-    std::string text = loaded_lines(open_image_store(context).load(reference, check));
+    std::string text = loaded_lines(work());
     if (::write(write_end.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
       throw_errno("report the loaded images");
     return 0;
@@ -77,6 +78,63 @@ std::vector<LoadedImage> load_into_store(const Context& context, const image::Re
   while ((n = ::read(read_end.get(), buffer, sizeof buffer)) > 0)
     text.append(buffer, static_cast<size_t>(n));
   return parse_loaded_lines(text);
+}
+
+std::string short_digest(const std::string& digest) {
+  return image::digest_hex(digest).substr(0, 12);
+}
+
+// Progress on stderr, in podman's words, so that the id alone goes to stdout.
+void say(const PullOptions& options, const std::string& line) {
+  if (options.quiet) return;
+  std::fputs((line + "\n").c_str(), stderr);
+}
+
+image::ImageRecord pull_image(const Context& context, const std::string& text,
+                              const image::RegistryLocation& location, const PullOptions& options,
+                              const image::ImageCheck& check) {
+  image::RegistryClient client(location, {options.credentials, options.tls_verify}, text);
+  say(options, fmt::format("Trying to pull {}...", text));
+  image::RegistryImage manifest = client.resolve();
+  image::RemoteImage remote;
+  remote.label = text;
+  remote.config_digest = manifest.config_digest;
+  for (const auto& layer : manifest.layers) remote.layer_digests.push_back(layer.digest);
+  image::Reference reference = image::parse_reference(text);
+  // A digest alone names no tag to give the image, as in podman.
+  if (!reference.tag.empty() || reference.digest.empty())
+    remote.names.push_back(reference.canonical_name());
+  auto fetch = [&](const std::string& digest, const std::filesystem::path& destination) {
+    bool config = digest == manifest.config_digest;
+    say(options, fmt::format("Copying {} {}", config ? "config" : "blob", short_digest(digest)));
+    client.fetch_blob(digest, destination);
+  };
+  image::ImageRecord record = open_image_store(context).pull(remote, fetch, check);
+  say(options, "Writing manifest to image destination");
+  return record;
+}
+
+}  // namespace
+
+std::vector<LoadedImage> load_into_store(const Context& context, const image::Reference& reference,
+                                         const image::ImageCheck& check) {
+  return store_in_namespace(context,
+                            [&] { return open_image_store(context).load(reference, check); });
+}
+
+std::string pull_into_store(const Context& context, const std::string& text,
+                            const PullOptions& options, const image::ImageCheck& check) {
+  image::RegistryLocation location = image::registry_location(image::parse_reference(text), text);
+  auto pulled = store_in_namespace(
+      context, [&] { return std::vector{pull_image(context, text, location, options, check)}; });
+  if (pulled.empty()) throw Error(fmt::format("pull {}: no image was stored", text));
+  return pulled.front().id;
+}
+
+PullPolicy pull_policy(const std::string& value) {
+  if (value == "always") return PullPolicy::Always;
+  if (value == "never") return PullPolicy::Never;
+  return PullPolicy::Missing;
 }
 
 namespace {
@@ -104,25 +162,50 @@ int in_user_namespace(const Context& context, const std::function<int()>& work) 
   return userns::run_as_mapped_root(caller_maps(context, context.settings.userns), work);
 }
 
-image::ImageRecord resolve_image(const Context& context, const std::string& text,
+namespace {
+
+image::ImageRecord pulled_record(const Context& context, const std::string& text,
                                  const image::ImageCheck& check) {
+  std::string id = pull_into_store(context, text, {}, check);
+  if (auto record = open_image_store(context).find("sha256:" + id)) return *record;
+  throw Error(fmt::format("image {} was removed right after it was pulled; pull it again", text));
+}
+
+std::optional<image::ImageRecord> stored(const image::Store& store, const std::string& name,
+                                         const image::ImageCheck& check) {
+  auto record = store.find(name);
+  if (record && check) check(record->config);
+  return record;
+}
+
+}  // namespace
+
+image::ImageRecord resolve_image(const Context& context, const std::string& text,
+                                 const image::ImageCheck& check, PullPolicy policy) {
   auto reference = image::parse_reference(text);
+  bool from_registry = image::names_registry(reference);
   image::Store store = open_image_store(context);
   if (reference.transport == image::Transport::Store) {
-    if (auto record = store.find(text)) {
-      if (check) check(record->config);
-      return *record;
-    }
-    throw UsageError(
-        fmt::format("image {} is not in your store; load it with 'roost load -i "
-                    "FILE' or name an archive (docker-archive:FILE, oci:DIR)",
-                    text));
+    if (policy == PullPolicy::Always && from_registry) return pulled_record(context, text, check);
+    if (auto record = stored(store, text, check)) return *record;
+    if (policy != PullPolicy::Never && from_registry) return pulled_record(context, text, check);
+    throw UsageError(fmt::format(
+        "image {} is not in your store; {}", text,
+        from_registry && policy == PullPolicy::Never
+            ? "--pull=never keeps it from being pulled; pull it with 'roost pull " + text + "'"
+            : "load it with 'roost load -i FILE', name an archive (docker-archive:FILE, "
+              "oci:DIR) or pull it from a registry (docker://HOST:PORT/NAME:TAG)"));
   }
-  if (reference.transport == image::Transport::Docker)
-    throw UsageError(
-        fmt::format("image {}: pulling from a registry is not available yet; load an "
-                    "archive with 'roost load -i FILE'",
-                    text));
+  if (reference.transport == image::Transport::Docker) {
+    // Pulled by a digest alone, an image is stored without a name to find it by.
+    bool findable = !reference.tag.empty() || reference.digest.empty();
+    if (policy != PullPolicy::Always && findable && from_registry)
+      if (auto record = stored(store, reference.canonical_name(), check)) return *record;
+    if (policy == PullPolicy::Never)
+      throw UsageError(fmt::format(
+          "image {} is not in your store, and --pull=never keeps it from being pulled", text));
+    return pulled_record(context, text, check);
+  }
   return load_and_report(context, reference, text, check);
 }
 

@@ -26,10 +26,29 @@ struct LoadedImage {
 std::vector<LoadedImage> load_into_store(const Context& context, const image::Reference& reference,
                                          const image::ImageCheck& check = {});
 
+struct PullOptions {
+  std::string credentials;  // --creds USER:PASS
+  bool tls_verify = true;
+  bool quiet = false;  // no progress lines on stderr
+};
+
+// Pulls IMAGE (docker://HOST[:PORT]/NAME[:TAG|@DIGEST], or HOST[:PORT]/NAME[:TAG]) from its
+// registry into the store, in the user namespace; returns the image's id. `check` sees the
+// config before anything is stored.
+std::string pull_into_store(const Context& context, const std::string& text,
+                            const PullOptions& options, const image::ImageCheck& check = {});
+
+// When run and create pull IMAGE, as podman's --pull: if it is not in the store yet, each
+// time, or never.
+enum class PullPolicy { Missing, Always, Never };
+PullPolicy pull_policy(const std::string& value);
+
 // Finds IMAGE in the store; a transport reference (oci:, docker-archive:, ...) not yet
-// loaded is loaded first. Throws Error naming the image and how to get it. `check` sees
-// the image's config first, before a load stores anything.
+// loaded is loaded first, and a registry's image pulled as `policy` says. Throws Error
+// naming the image and how to get it. `check` sees the image's config first, before a load
+// or pull stores anything.
 image::ImageRecord resolve_image(const Context& context, const std::string& reference,
-                                 const image::ImageCheck& check = {});
+                                 const image::ImageCheck& check = {},
+                                 PullPolicy policy = PullPolicy::Missing);
 
 }  // namespace roost::cli

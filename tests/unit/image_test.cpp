@@ -26,6 +26,7 @@
 #include "image/config.hpp"
 #include "image/digest.hpp"
 #include "image/reference.hpp"
+#include "image/registry.hpp"
 #include "image/store.hpp"
 
 using roost::Error;
@@ -98,6 +99,54 @@ TEST(Reference, DockerTransportNormalisesToDockerHub) {
   EXPECT_EQ(parse("docker://org/app").canonical_name(), "docker.io/org/app:latest");
   EXPECT_EQ(parse("docker://localhost:5000/app@sha256:" + std::string(64, '0')).digest,
             "sha256:" + std::string(64, '0'));
+}
+
+std::string location_error_of(std::string_view text) {
+  try {
+    registry_location(parse_reference(text), text);
+  } catch (const UsageError& error) {
+    return error.what();
+  }
+  return "";
+}
+
+TEST(Registry, LocationOfDockerReference) {
+  RegistryLocation tagged = registry_location(parse("docker://127.0.0.1:5000/team/app:2"), "");
+  EXPECT_EQ(tagged.host, "127.0.0.1:5000");
+  EXPECT_EQ(tagged.repository, "team/app");
+  EXPECT_EQ(tagged.reference, "2");
+  EXPECT_EQ(registry_location(parse("docker://registry.example/app"), "").reference, "latest");
+  std::string digest = "sha256:" + std::string(64, 'a');
+  EXPECT_EQ(registry_location(parse("docker://registry.example/app:1@" + digest), "").reference,
+            digest);
+  EXPECT_EQ(registry_location(parse("docker://localhost/app"), "").host, "localhost");
+}
+
+TEST(Registry, BareNameWithHostNamesTheRegistry) {
+  RegistryLocation location = registry_location(parse("127.0.0.1:5000/busybox:1"), "");
+  EXPECT_EQ(location.host, "127.0.0.1:5000");
+  EXPECT_EQ(location.repository, "busybox");
+  EXPECT_TRUE(names_registry(parse("registry.example/app")));
+  EXPECT_FALSE(names_registry(parse("localhost/app:1")));
+  EXPECT_FALSE(names_registry(parse("busybox")));
+  EXPECT_FALSE(names_registry(parse("oci:/tmp/layout:1")));
+}
+
+TEST(Registry, NoDefaultRegistry) {
+  for (const char* text : {"busybox:1", "docker://busybox:1", "docker://library/busybox"}) {
+    std::string message = location_error_of(text);
+    EXPECT_NE(message.find("no default registry"), std::string::npos) << text << ": " << message;
+    EXPECT_NE(message.find(text), std::string::npos) << message;
+  }
+}
+
+TEST(Registry, LoopbackHosts) {
+  EXPECT_TRUE(is_loopback_host("127.0.0.1:5000"));
+  EXPECT_TRUE(is_loopback_host("127.1.2.3"));
+  EXPECT_TRUE(is_loopback_host("localhost:5000"));
+  EXPECT_TRUE(is_loopback_host("localhost"));
+  EXPECT_FALSE(is_loopback_host("registry.example:5000"));
+  EXPECT_FALSE(is_loopback_host("127.example.org"));
 }
 
 TEST(Reference, DockerArchive) {

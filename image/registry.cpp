@@ -1,0 +1,451 @@
+#include "image/registry.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cerrno>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "common/error.hpp"
+#include "common/fd.hpp"
+#include "image/config.hpp"
+#include "image/digest.hpp"
+
+namespace roost::image {
+
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view kOciIndex = "application/vnd.oci.image.index.v1+json";
+constexpr std::string_view kOciManifest = "application/vnd.oci.image.manifest.v1+json";
+constexpr std::string_view kDockerList =
+    "application/vnd.docker.distribution.manifest.list.v2+json";
+constexpr std::string_view kDockerManifest = "application/vnd.docker.distribution.manifest.v2+json";
+
+constexpr std::string_view kOciConfig = "application/vnd.oci.image.config.v1+json";
+constexpr std::string_view kDockerConfig = "application/vnd.docker.container.image.v1+json";
+
+// Layer forms that unpacking reads (tar, gzip or zstd, told apart by their content).
+constexpr std::array<std::string_view, 5> kLayerTypes = {
+    "application/vnd.oci.image.layer.v1.tar",
+    "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    "application/vnd.docker.image.rootfs.diff.tar",
+};
+
+std::string accept_header() {
+  return fmt::format("Accept: {}, {}, {}, {}", kOciIndex, kOciManifest, kDockerList,
+                     kDockerManifest);
+}
+
+std::string_view first_component(std::string_view name) {
+  return name.substr(0, name.find('/'));
+}
+
+bool is_registry_host(std::string_view component) {
+  return component.find_first_of(".:") != std::string_view::npos || component == "localhost";
+}
+
+bool is_index_type(std::string_view type) {
+  return type == kOciIndex || type == kDockerList;
+}
+
+bool is_manifest_type(std::string_view type) {
+  return type == kOciManifest || type == kDockerManifest;
+}
+
+std::string string_at(const json& object, std::string_view key) {
+  if (!object.is_object()) return "";
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+// The type a registry declares, else the one the document names, else what its shape
+// says; "application/json" is what some registries send for everything.
+std::string manifest_type(const std::string& content_type, const json& document) {
+  std::string declared = content_type.substr(0, content_type.find(';'));
+  if (!declared.empty() && declared != "application/json" && declared != "text/plain")
+    return declared;
+  std::string named = string_at(document, "mediaType");
+  if (!named.empty()) return named;
+  if (document.is_object() && document.contains("manifests")) return std::string(kOciIndex);
+  if (document.is_object() && document.contains("config")) return std::string(kOciManifest);
+  return declared.empty() ? "unknown" : declared;
+}
+
+std::string percent_encoded(std::string_view text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')
+      out += static_cast<char>(c);
+    else
+      out += fmt::format("%{:02X}", c);
+  }
+  return out;
+}
+
+// The parameters of a WWW-Authenticate challenge: Bearer realm="...",service="...".
+std::map<std::string, std::string> challenge_parameters(std::string_view challenge) {
+  std::map<std::string, std::string> parameters;
+  size_t at = challenge.find(' ');
+  while (at != std::string_view::npos && at < challenge.size()) {
+    while (at < challenge.size() && (challenge[at] == ' ' || challenge[at] == ',')) ++at;
+    size_t equals = challenge.find('=', at);
+    if (equals == std::string_view::npos) break;
+    std::string key(challenge.substr(at, equals - at));
+    std::transform(key.begin(), key.end(), key.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::string value;
+    at = equals + 1;
+    if (at < challenge.size() && challenge[at] == '"') {
+      size_t close = challenge.find('"', at + 1);
+      value = challenge.substr(at + 1, close - at - 1);
+      at = close == std::string_view::npos ? close : close + 1;
+    } else {
+      size_t comma = challenge.find(',', at);
+      value = challenge.substr(at, comma - at);
+      at = comma;
+    }
+    parameters[key] = value;
+  }
+  return parameters;
+}
+
+std::string challenge_scheme(std::string_view challenge) {
+  std::string scheme(challenge.substr(0, challenge.find(' ')));
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return scheme;
+}
+
+// The first line of an error body, short enough for a message.
+std::string body_excerpt(const std::string& body) {
+  std::string line = body.substr(0, body.find('\n'));
+  json document = json::parse(body, nullptr, false);
+  if (document.is_object() && document.contains("errors") && document["errors"].is_array() &&
+      !document["errors"].empty())
+    line = string_at(document["errors"][0], "message");
+  if (line.size() > 200) line = line.substr(0, 200) + "...";
+  return line;
+}
+
+void write_all(int fd, std::string_view data, const std::string& path) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw_errno(fmt::format("write {}", path));
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+// A file written under a temporary name that becomes `destination` only when kept.
+class PartialFile {
+ public:
+  explicit PartialFile(std::filesystem::path destination)
+      : destination_(std::move(destination)), partial_(destination_.string() + ".partial") {
+    fd_.reset(::open(partial_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!fd_) throw_errno(fmt::format("create {}", partial_.string()));
+  }
+  PartialFile(const PartialFile&) = delete;
+  PartialFile& operator=(const PartialFile&) = delete;
+  ~PartialFile() {
+    if (!kept_) ::unlink(partial_.c_str());
+  }
+  void write(std::string_view data) { write_all(fd_.get(), data, partial_.string()); }
+  void keep() {
+    if (::rename(partial_.c_str(), destination_.c_str()) < 0)
+      throw_errno(fmt::format("rename {} to {}", partial_.string(), destination_.string()));
+    kept_ = true;
+  }
+
+ private:
+  std::filesystem::path destination_;
+  std::filesystem::path partial_;
+  UniqueFd fd_;
+  bool kept_ = false;
+};
+
+}  // namespace
+
+struct RegistryClient::Manifest {
+  std::string type;
+  std::string digest;
+  json document;
+};
+
+bool is_loopback_host(std::string_view host) {
+  std::string_view name = host.substr(0, host.rfind(':'));
+  if (host.find(':') == std::string_view::npos) name = host;
+  bool dotted_digits =
+      std::all_of(name.begin(), name.end(), [](char c) { return std::isdigit(c) || c == '.'; });
+  return name == "localhost" || (name.starts_with("127.") && dotted_digits);
+}
+
+bool names_registry(const Reference& reference) {
+  if (reference.transport != Transport::Docker && reference.transport != Transport::Store)
+    return false;
+  if (reference.name.find('/') == std::string::npos) return false;
+  std::string_view host = first_component(reference.name);
+  // Bare localhost/NAME is how the store names images made or loaded here.
+  if (reference.transport == Transport::Store) return host.find_first_of(".:") != host.npos;
+  return is_registry_host(host);
+}
+
+RegistryLocation registry_location(const Reference& reference, std::string_view text) {
+  bool bare = reference.transport == Transport::Store;
+  if (reference.transport != Transport::Docker && !bare)
+    throw UsageError(fmt::format(
+        "pull {}: not a registry reference; name one as docker://HOST[:PORT]/NAME[:TAG]", text));
+  if (!names_registry(reference))
+    throw UsageError(fmt::format(
+        "pull {}: the name has no registry host, and roost has no default registry; name one, "
+        "e.g. docker://127.0.0.1:5000/{}",
+        text, reference.name + (reference.tag.empty() ? "" : ":" + reference.tag)));
+  RegistryLocation location;
+  location.host = first_component(reference.name);
+  location.repository = reference.name.substr(location.host.size() + 1);
+  location.reference = !reference.digest.empty() ? reference.digest
+                       : reference.tag.empty()   ? "latest"
+                                                 : reference.tag;
+  return location;
+}
+
+RegistryClient::RegistryClient(RegistryLocation location, RegistryOptions options, std::string text)
+    : location_(std::move(location)), options_(std::move(options)), text_(std::move(text)) {
+  scheme_ = is_loopback_host(location_.host) ? "http" : "https";
+}
+
+void RegistryClient::fail(std::string_view problem) const {
+  throw Error(fmt::format("pull {}: {}", text_, problem));
+}
+
+void RegistryClient::fail_credentials() const {
+  if (options_.credentials.empty())
+    fail(fmt::format("the registry {} requires credentials; give them with --creds USER:PASS",
+                     location_.host));
+  fail(
+      fmt::format("the registry {} refused the credentials given with --creds; check the user "
+                  "name and password",
+                  location_.host));
+}
+
+std::string RegistryClient::url(std::string_view kind, std::string_view reference) const {
+  return fmt::format("{}://{}/v2/{}/{}/{}", scheme_, location_.host, location_.repository, kind,
+                     reference);
+}
+
+// Without --tls-verify=false a host that speaks no TLS is an error, never plain http.
+HttpResponse RegistryClient::send(HttpRequest request) {
+  request.verify_tls = options_.tls_verify;
+  if (send_basic_) request.basic_credentials = options_.credentials;
+  if (!bearer_token_.empty()) request.headers.push_back("Authorization: Bearer " + bearer_token_);
+  HttpResponse response = http_.get(request);
+  if (response.tls_failed && !options_.tls_verify && scheme_ == "https") {
+    spdlog::debug("{} speaks no TLS ({}); using plain http as --tls-verify=false allows",
+                  location_.host, response.failure);
+    scheme_ = "http";
+    request.url.replace(0, 5, "http");
+    response = http_.get(request);
+  }
+  if (!response.failure.empty()) {
+    std::string hint = response.tls_failed && options_.tls_verify
+                           ? "; for a registry without valid TLS use --tls-verify=false"
+                           : "; check that it runs and that the host and port are right";
+    fail(fmt::format("cannot reach the registry {}: {}{}", location_.host, response.failure, hint));
+  }
+  return response;
+}
+
+HttpResponse RegistryClient::send_authenticated(const HttpRequest& request) {
+  HttpResponse response = send(request);
+  if (response.status != 401) return response;
+  authenticate(response.www_authenticate);
+  response = send(request);
+  if (response.status == 401) fail_credentials();
+  return response;
+}
+
+void RegistryClient::authenticate(const std::string& challenge) {
+  std::string scheme = challenge_scheme(challenge);
+  // A token expires: a new challenge gets a new one.
+  if (scheme == "bearer") return request_token(challenge);
+  if (options_.credentials.empty()) fail_credentials();
+  if (scheme != "basic")
+    fail(
+        fmt::format("the registry {} asks for {} authentication; roost speaks Basic and "
+                    "Bearer",
+                    location_.host, challenge.empty() ? "an unnamed" : scheme));
+  send_basic_ = true;
+}
+
+// The token flow of the distribution spec: the realm gives a token for the service and
+// scope, to a client that shows the credentials it has, or to anyone for public images.
+void RegistryClient::request_token(const std::string& challenge) {
+  auto parameters = challenge_parameters(challenge);
+  std::string realm = parameters["realm"];
+  if (realm.empty())
+    fail(fmt::format("the registry {} asks for a token but names no realm to get it from",
+                     location_.host));
+  std::string scope = parameters.contains("scope")
+                          ? parameters["scope"]
+                          : fmt::format("repository:{}:pull", location_.repository);
+  HttpRequest request;
+  request.url = fmt::format("{}{}scope={}", realm, realm.find('?') == std::string::npos ? "?" : "&",
+                            percent_encoded(scope));
+  if (parameters.contains("service"))
+    request.url += "&service=" + percent_encoded(parameters["service"]);
+  request.basic_credentials = options_.credentials;
+  request.verify_tls = options_.tls_verify;
+  request.follow_redirects = true;
+  HttpResponse response = http_.get(request);
+  if (!response.failure.empty())
+    fail(fmt::format("cannot get a token from {}: {}", realm, response.failure));
+  if (response.status == 401 || response.status == 403)
+    fail(options_.credentials.empty()
+             ? fmt::format("the registry {} requires credentials; give them with --creds "
+                           "USER:PASS",
+                           location_.host)
+             : fmt::format("the token service {} refused the credentials given with --creds; "
+                           "check the user name and password",
+                           realm));
+  if (response.status != 200)
+    fail(fmt::format("the token service {} answered {}: {}", realm, response.status,
+                     body_excerpt(response.body)));
+  json document = json::parse(response.body, nullptr, false);
+  bearer_token_ = string_at(document, "token");
+  if (bearer_token_.empty()) bearer_token_ = string_at(document, "access_token");
+  if (bearer_token_.empty()) fail(fmt::format("the token service {} sent no token", realm));
+}
+
+RegistryClient::Manifest RegistryClient::fetch_manifest(const std::string& reference) {
+  HttpRequest request;
+  request.url = url("manifests", reference);
+  request.headers.push_back(accept_header());
+  HttpResponse response = send_authenticated(request);
+  if (response.status == 404)
+    fail(
+        fmt::format("the registry {} has no manifest {} for {} (manifest unknown); check the "
+                    "name and the tag",
+                    location_.host, reference, location_.repository));
+  if (response.status != 200)
+    fail(fmt::format("the registry {} answered {} for manifest {}: {}", location_.host,
+                     response.status, reference, body_excerpt(response.body)));
+  Manifest manifest;
+  manifest.digest = sha256_digest(response.body);
+  if (reference.starts_with("sha256:") && manifest.digest != reference)
+    fail(
+        fmt::format("manifest {} arrived with digest {}; the registry's copy is corrupt or "
+                    "was changed",
+                    reference, manifest.digest));
+  manifest.document = json::parse(response.body, nullptr, false);
+  if (!manifest.document.is_object())
+    fail(fmt::format("manifest {} from {} is not a JSON object", reference, location_.host));
+  manifest.type = manifest_type(response.content_type, manifest.document);
+  if (!is_index_type(manifest.type) && !is_manifest_type(manifest.type))
+    fail(
+        fmt::format("manifest {} is of type {}, which roost does not support; roost pulls OCI "
+                    "and Docker schema 2 images",
+                    reference, manifest.type));
+  return manifest;
+}
+
+RegistryImage RegistryClient::resolve() {
+  Manifest manifest = fetch_manifest(location_.reference);
+  if (is_index_type(manifest.type)) {
+    std::string host = host_architecture();
+    std::vector<std::string> listed;
+    std::string chosen;
+    const json& manifests = manifest.document.value("manifests", json::array());
+    for (const json& descriptor : manifests) {
+      const json& platform = descriptor.value("platform", json::object());
+      std::string os = string_at(platform, "os");
+      std::string architecture = string_at(platform, "architecture");
+      if (os == "linux" && architecture == host && chosen.empty())
+        chosen = string_at(descriptor, "digest");
+      listed.push_back(os + "/" + architecture);
+    }
+    if (chosen.empty())
+      fail(fmt::format(
+          "the image has no manifest for linux/{}, the platform of this host; it "
+          "lists {}; pull an image built for linux/{}",
+          host, listed.empty() ? "none" : fmt::format("{}", fmt::join(listed, ", ")), host));
+    if (!is_sha256_digest(chosen))
+      fail(fmt::format("the index lists manifest \"{}\", which is not a sha256 digest", chosen));
+    manifest = fetch_manifest(chosen);
+    if (!is_manifest_type(manifest.type))
+      fail(
+          fmt::format("manifest {} is of type {} inside an index; roost pulls OCI and Docker "
+                      "schema 2 images",
+                      chosen, manifest.type));
+  }
+  RegistryImage image;
+  image.manifest_digest = manifest.digest;
+  const json& config = manifest.document.value("config", json::object());
+  std::string config_type = string_at(config, "mediaType");
+  if (config_type != kOciConfig && config_type != kDockerConfig)
+    fail(
+        fmt::format("manifest {} is not a container image: its config is of type {}, which "
+                    "roost does not support",
+                    manifest.digest, config_type.empty() ? "(none)" : config_type));
+  image.config_digest = string_at(config, "digest");
+  const json& layers = manifest.document.value("layers", json::array());
+  for (const json& layer : layers) {
+    RegistryLayer entry{string_at(layer, "digest"), string_at(layer, "mediaType"),
+                        layer.value("size", uint64_t{0})};
+    if (std::find(kLayerTypes.begin(), kLayerTypes.end(), entry.media_type) == kLayerTypes.end())
+      fail(
+          fmt::format("layer {} is of type {}, which roost does not support; roost unpacks tar "
+                      "layers, plain or compressed with gzip or zstd",
+                      entry.digest, entry.media_type.empty() ? "(none)" : entry.media_type));
+    image.layers.push_back(std::move(entry));
+  }
+  std::vector<std::string> blobs{image.config_digest};
+  for (const auto& layer : image.layers) blobs.push_back(layer.digest);
+  for (const auto& digest : blobs) {
+    if (!is_sha256_digest(digest))
+      fail(
+          fmt::format("manifest {} lists blob \"{}\", which is not a sha256 digest; roost "
+                      "verifies sha256 blobs only",
+                      manifest.digest, digest));
+  }
+  return image;
+}
+
+void RegistryClient::fetch_blob(const std::string& digest,
+                                const std::filesystem::path& destination) {
+  PartialFile file(destination);
+  Sha256 hasher;
+  HttpRequest request;
+  request.url = url("blobs", digest);
+  request.follow_redirects = true;
+  request.body_sink = [&](std::string_view chunk) {
+    hasher.update(chunk.data(), chunk.size());
+    file.write(chunk);
+  };
+  HttpResponse response = send_authenticated(request);
+  if (response.status == 404)
+    fail(fmt::format("the registry {} lists blob {} but does not have it (blob unknown)",
+                     location_.host, digest));
+  if (response.status != 200)
+    fail(fmt::format("the registry {} answered {} for blob {}: {}", location_.host, response.status,
+                     digest, body_excerpt(response.body)));
+  std::string actual = hasher.digest();
+  if (actual != digest)
+    fail(
+        fmt::format("blob {} arrived with digest {}; the registry's copy is corrupt or was "
+                    "changed, and nothing of it was kept",
+                    digest, actual));
+  file.keep();
+}
+
+}  // namespace roost::image
