@@ -196,6 +196,30 @@ void write_oci_layout(const std::filesystem::path& dir, const ImageSpec& spec,
   for (const auto& [path, data] : files) write_file(dir / path, data);
 }
 
+void write_oci_index_layout(const std::filesystem::path& dir, const std::vector<ImageSpec>& specs,
+                            const std::string& tag, Compression compression) {
+  std::map<std::string, std::string> files;
+  json manifests = json::array();
+  for (const auto& spec : specs) {
+    std::vector<Blob> blobs = oci_blobs(spec, layers_compressed(spec, compression), compression);
+    for (const auto& blob : blobs) files["blobs/sha256/" + blob.hex] = blob.data;
+    json descriptor = blobs.back().descriptor();
+    descriptor["platform"] = {
+        {"os", spec.os},
+        {"architecture", spec.architecture.empty() ? host_architecture() : spec.architecture}};
+    manifests.push_back(descriptor);
+  }
+  Blob index = make_blob(json{{"schemaVersion", 2},
+                              {"mediaType", "application/vnd.oci.image.index.v1+json"},
+                              {"manifests", manifests}}
+                             .dump(),
+                         "application/vnd.oci.image.index.v1+json");
+  files["blobs/sha256/" + index.hex] = index.data;
+  files["oci-layout"] = kOciLayoutFile;
+  files["index.json"] = oci_index(index, tag, "");
+  for (const auto& [path, data] : files) write_file(dir / path, data);
+}
+
 void write_oci_archive(const std::filesystem::path& file, const ImageSpec& spec,
                        Compression compression) {
   auto layers = layers_compressed(spec, compression);

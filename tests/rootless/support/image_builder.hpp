@@ -39,6 +39,11 @@ void write_docker_archive(const std::filesystem::path& file, const ImageSpec& sp
 void write_oci_layout(const std::filesystem::path& dir, const ImageSpec& spec,
                       const std::string& tag, Compression compression = Compression::None);
 
+// An OCI image layout whose `tag` names an image index listing one manifest per spec,
+// each with its spec's platform (os and architecture), as multi-platform images are kept.
+void write_oci_index_layout(const std::filesystem::path& dir, const std::vector<ImageSpec>& specs,
+                            const std::string& tag, Compression compression = Compression::Gzip);
+
 // The same layout as an oci-archive, its reference name being `spec.name`.
 void write_oci_archive(const std::filesystem::path& file, const ImageSpec& spec,
                        Compression compression = Compression::None);

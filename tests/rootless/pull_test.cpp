@@ -1,0 +1,320 @@
+// Pull from a real registry (Debian's docker-registry on 127.0.0.1) that skopeo fills:
+// Docker schema 2 and OCI manifests, indexes, digests, compressed layers, basic auth, and
+// every refusal, each leaving nothing in the store.
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <memory>
+#include <regex>
+#include <thread>
+
+#include "tests/rootless/support/fixtures.hpp"
+#include "tests/rootless/support/registry.hpp"
+#include "tests/rootless/support/roost_test.hpp"
+
+namespace rootless {
+namespace {
+
+namespace fs = std::filesystem;
+
+class Pull : public RoostTest {
+ protected:
+  void SetUp() override {
+    RoostTest::SetUp();
+    registry_ = std::make_unique<LocalRegistry>(scratch("registry"));
+  }
+  void TearDown() override {
+    registry_.reset();
+    RoostTest::TearDown();
+  }
+
+  LocalRegistry& registry() { return *registry_; }
+
+  void push_busybox(const std::string& name, const std::vector<std::string>& options = {}) {
+    registry().push("oci:" + fixtures::busybox_layout().string() + ":1", name, options);
+  }
+
+  Outcome pull(const std::string& image, const std::vector<std::string>& options = {}) {
+    std::vector<std::string> args = {"pull"};
+    args.insert(args.end(), options.begin(), options.end());
+    args.push_back(image);
+    return roost(args);
+  }
+
+  // A refused pull: status 125, one line naming `expected`, and nothing in the store.
+  void expect_refused(const Outcome& outcome, const std::vector<std::string>& expected) {
+    EXPECT_EQ(outcome.exit_code, 125) << outcome.describe();
+    EXPECT_EQ(outcome.out, "") << outcome.describe();
+    std::vector<std::string> errors;
+    for (const auto& line : lines_of(outcome.err))
+      if (line.starts_with("Error: ")) errors.push_back(line);
+    ASSERT_EQ(errors.size(), 1u) << outcome.describe();
+    for (const auto& part : expected)
+      EXPECT_NE(errors[0].find(part), std::string::npos) << part << "\n" << outcome.describe();
+    expect_store_empty();
+  }
+
+  void expect_store_empty() {
+    EXPECT_TRUE(image_ids().empty());
+    EXPECT_TRUE(layer_dirs().empty());
+    fs::path tmp = roost_root() / "tmp";
+    EXPECT_TRUE(!fs::exists(tmp) || fs::is_empty(tmp)) << "work left in " << tmp;
+  }
+
+ private:
+  std::unique_ptr<LocalRegistry> registry_;
+};
+
+bool is_image_id_line(const std::string& text) {
+  return std::regex_match(text, std::regex("[0-9a-f]{64}\n"));
+}
+
+ImageSpec platform_image(const std::string& architecture, const std::string& greeting) {
+  ImageSpec spec = busybox_plus({{TarEntry::file("greeting", greeting)}});
+  spec.architecture = architecture;
+  return spec;
+}
+
+// An architecture that is not this host's, for images that must not be chosen.
+std::string foreign_architecture(int which) {
+  std::vector<std::string> others;
+  for (std::string arch : {"arm64", "s390x", "ppc64le", "amd64"})
+    if (arch != host_architecture()) others.push_back(arch);
+  return others.at(static_cast<size_t>(which));
+}
+
+TEST_F(Pull, DockerSchema2ImagePullsAndRuns) {
+  push_busybox("busybox:1", {"--format", "v2s2"});
+  ASSERT_NE(registry().raw_manifest("busybox:1").find("vnd.docker.distribution.manifest.v2"),
+            std::string::npos);
+  Outcome pulled = pull(registry().reference("busybox:1"));
+  ASSERT_EQ(pulled.exit_code, 0) << pulled.describe();
+  EXPECT_TRUE(is_image_id_line(pulled.out)) << pulled.describe();
+  EXPECT_NE(pulled.err.find("Copying blob"), std::string::npos) << pulled.describe();
+  Outcome listed = roost({"images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"});
+  EXPECT_EQ(listed.out, registry().host() + "/busybox:1 " + pulled.out.substr(0, 12) + "\n")
+      << listed.describe();
+  Outcome echoed = run_in(registry().host() + "/busybox:1", {"echo", "hi"});
+  EXPECT_EQ(echoed.exit_code, 0) << echoed.describe();
+  EXPECT_EQ(echoed.out, "hi\n");
+}
+
+TEST_F(Pull, OciImageWithZstdLayersPullsByBareHostName) {
+  push_busybox("busybox:zstd", {"--format", "oci", "--dest-compress-format", "zstd"});
+  std::string manifest = registry().raw_manifest("busybox:zstd");
+  ASSERT_NE(manifest.find("vnd.oci.image.config.v1"), std::string::npos) << manifest;
+  ASSERT_NE(manifest.find("tar+zstd"), std::string::npos) << manifest;
+  Outcome pulled = pull(registry().host() + "/busybox:zstd", {"-q"});
+  ASSERT_EQ(pulled.exit_code, 0) << pulled.describe();
+  EXPECT_TRUE(is_image_id_line(pulled.out)) << pulled.describe();
+  EXPECT_EQ(pulled.err, "") << pulled.describe();
+  Outcome shown = run_in(registry().host() + "/busybox:zstd", {"id", "-u"});
+  EXPECT_EQ(shown.exit_code, 0) << shown.describe();
+  EXPECT_EQ(shown.out, "0\n");
+}
+
+TEST_F(Pull, IndexGivesTheManifestForThisHost) {
+  fs::path layout = scratch("multi");
+  write_oci_index_layout(
+      layout,
+      {platform_image(foreign_architecture(0), "foreign\n"), platform_image("", "native\n"),
+       platform_image(foreign_architecture(1), "other\n")},
+      "1");
+  registry().push("oci:" + layout.string() + ":1", "multi:1", {"--all"});
+  Outcome pulled = pull(registry().reference("multi:1"));
+  ASSERT_EQ(pulled.exit_code, 0) << pulled.describe();
+  Outcome shown = run_in(registry().reference("multi:1"), {"cat", "/greeting"});
+  EXPECT_EQ(shown.exit_code, 0) << shown.describe();
+  EXPECT_EQ(shown.out, "native\n");
+}
+
+TEST_F(Pull, IndexWithoutThisHostsPlatformIsRefusedNamingBoth) {
+  fs::path layout = scratch("foreign");
+  write_oci_index_layout(layout,
+                         {platform_image(foreign_architecture(0), "a\n"),
+                          platform_image(foreign_architecture(1), "b\n")},
+                         "1");
+  registry().push("oci:" + layout.string() + ":1", "foreign:1", {"--all"});
+  expect_refused(pull(registry().reference("foreign:1")),
+                 {"linux/" + host_architecture(), "linux/" + foreign_architecture(0),
+                  "linux/" + foreign_architecture(1)});
+}
+
+TEST_F(Pull, ByDigestPullsThatManifestWithoutAName) {
+  push_busybox("busybox:1");
+  std::string digest = registry().digest_of("busybox:1");
+  ASSERT_EQ(digest.rfind("sha256:", 0), 0u) << digest;
+  Outcome pulled = pull(registry().reference("busybox@" + digest));
+  ASSERT_EQ(pulled.exit_code, 0) << pulled.describe();
+  Outcome listed = roost({"images", "--format", "{{.Repository}}:{{.Tag}}"});
+  EXPECT_EQ(listed.out, "<none>:<none>\n") << listed.describe();
+  Outcome echoed = run_in(registry().reference("busybox@" + digest), {"echo", "by digest"});
+  EXPECT_EQ(echoed.exit_code, 0) << echoed.describe();
+  EXPECT_EQ(echoed.out, "by digest\n");
+}
+
+TEST_F(Pull, DigestTheRegistryDoesNotKnowIsRefused) {
+  push_busybox("busybox:1");
+  std::string digest = "sha256:" + std::string(64, '0');
+  expect_refused(pull(registry().reference("busybox@" + digest)), {digest, "manifest unknown"});
+}
+
+// The layer's copy in the registry is spoilt after the first pull: a second pull that
+// fetched it would fail, so succeeding shows that it fetched manifest and config alone.
+TEST_F(Pull, WarmPullFetchesNoLayer) {
+  push_busybox("busybox:1");
+  Outcome first = pull(registry().reference("busybox:1"));
+  ASSERT_EQ(first.exit_code, 0) << first.describe();
+  std::set<std::string> layers = layer_dirs();
+  for (const auto& digest : layout_layer_digests(fixtures::busybox_layout())) {
+    fs::path blob = registry().blob_file(digest);
+    std::string data = read_file(blob);
+    std::reverse(data.begin(), data.end());
+    write_file(blob, data);
+  }
+  Outcome second = pull(registry().reference("busybox:1"));
+  EXPECT_EQ(second.exit_code, 0) << second.describe();
+  EXPECT_EQ(second.out, first.out);
+  EXPECT_EQ(second.err.find("Copying blob"), std::string::npos) << second.describe();
+  EXPECT_EQ(layer_dirs(), layers);
+}
+
+TEST_F(Pull, BlobWithWrongDigestKeepsNothing) {
+  push_busybox("busybox:1");
+  std::string layer = layout_layer_digests(fixtures::busybox_layout()).front();
+  fs::path blob = registry().blob_file(layer);
+  std::string data = read_file(blob);
+  data[data.size() / 2] = static_cast<char>(data[data.size() / 2] ^ 0x55);
+  write_file(blob, data);
+  expect_refused(pull(registry().reference("busybox:1")), {layer, "arrived with digest"});
+}
+
+TEST_F(Pull, TwoPullsAtOnceStoreOneImage) {
+  push_busybox("busybox:1");
+  Spawn first = installation().spawn({"pull", "-q", registry().reference("busybox:1")});
+  Background racing(first);
+  Outcome second = pull(registry().reference("busybox:1"), {"-q"});
+  Outcome raced = racing.finish(Millis(120000));
+  ASSERT_EQ(second.exit_code, 0) << second.describe();
+  ASSERT_EQ(raced.exit_code, 0) << raced.describe();
+  EXPECT_EQ(raced.out, second.out);
+  EXPECT_EQ(image_ids().size(), 1u);
+  EXPECT_EQ(layer_dirs().size(), 1u);
+  Outcome echoed = run_in(registry().host() + "/busybox:1", {"echo", "once"});
+  EXPECT_EQ(echoed.out, "once\n") << echoed.describe();
+}
+
+TEST_F(Pull, RunPullsAMissingImageAndNeverMeansNever) {
+  push_busybox("busybox:1");
+  expect_refused(roost({"run", "--rm", "--pull=never", registry().reference("busybox:1"), "true"}),
+                 {registry().reference("busybox:1"), "--pull=never"});
+  Outcome echoed = run_in(registry().reference("busybox:1"), {"echo", "pulled"});
+  EXPECT_EQ(echoed.exit_code, 0) << echoed.describe();
+  EXPECT_EQ(echoed.out, "pulled\n");
+  EXPECT_EQ(image_ids().size(), 1u);
+}
+
+TEST_F(Pull, RunWithPullAlwaysGetsTheTagsNewImage) {
+  push_busybox("app:1");
+  ASSERT_EQ(pull(registry().reference("app:1")).exit_code, 0);
+  fs::path layout = scratch("newer");
+  write_oci_layout(layout, busybox_plus({{TarEntry::file("version", "2\n")}}), "1",
+                   Compression::Gzip);
+  registry().push("oci:" + layout.string() + ":1", "app:1");
+  Outcome missing = run_in(registry().host() + "/app:1", {"cat", "/version"});
+  EXPECT_NE(missing.exit_code, 0) << "the stored image is used: " << missing.describe();
+  Outcome always = run_in(registry().host() + "/app:1", {"cat", "/version"}, {"--pull=always"});
+  EXPECT_EQ(always.exit_code, 0) << always.describe();
+  EXPECT_EQ(always.out, "2\n");
+}
+
+TEST_F(Pull, NameWithoutRegistryIsRefused) {
+  expect_refused(pull("busybox:1"), {"busybox:1", "no default registry", "docker://"});
+  expect_refused(pull("docker://busybox:1"), {"no default registry"});
+}
+
+TEST_F(Pull, BadReferenceIsRefused) {
+  expect_refused(pull("docker://" + registry().host() + "/BusyBox:1"), {"BusyBox", "lowercase"});
+  expect_refused(pull(registry().host() + "/busybox:1@sha256:abc"), {"sha256:abc", "digest"});
+}
+
+TEST_F(Pull, UnreachableRegistryIsNamedWithCurlsReason) {
+  std::string host = "127.0.0.1:" + std::to_string(free_loopback_port());
+  expect_refused(pull("docker://" + host + "/busybox:1"),
+                 {"cannot reach the registry " + host, "Couldn't connect to server"});
+}
+
+TEST_F(Pull, UnknownTagIsRefusedWithAHint) {
+  push_busybox("busybox:1");
+  expect_refused(
+      pull(registry().reference("busybox:2")),
+      {registry().reference("busybox:2"), "manifest unknown", "check the name and the tag"});
+}
+
+TEST_F(Pull, ConfigThatIsNoContainerImageIsRefused) {
+  fs::path layout = scratch("artifact");
+  write_oci_layout(layout, busybox_plus({}), "1", Compression::Gzip);
+  // The same manifest with another config type: an artifact, not a runnable image.
+  nlohmann::json index = nlohmann::json::parse(read_file(layout / "index.json"));
+  std::string old_digest = index["manifests"][0]["digest"];
+  fs::path old_manifest = layout / "blobs/sha256" / old_digest.substr(7);
+  nlohmann::json manifest = nlohmann::json::parse(read_file(old_manifest));
+  manifest["config"]["mediaType"] = "application/vnd.example.artifact.config.v1+json";
+  std::string text = manifest.dump();
+  std::string hex = sha256_hex(text);
+  write_file(layout / "blobs/sha256" / hex, text);
+  fs::remove(old_manifest);
+  index["manifests"][0]["digest"] = "sha256:" + hex;
+  index["manifests"][0]["size"] = text.size();
+  write_file(layout / "index.json", index.dump());
+  registry().push("oci:" + layout.string() + ":1", "artifact:1", {"--preserve-digests"});
+  expect_refused(pull(registry().reference("artifact:1")),
+                 {"application/vnd.example.artifact.config.v1+json", "does not support"});
+}
+
+class PullWithAuth : public RoostTest {
+ protected:
+  void SetUp() override {
+    RoostTest::SetUp();
+    registry_ = std::make_unique<LocalRegistry>(
+        scratch("registry"), LocalRegistry::Options{"puller", "s3cret pass", ""});
+    registry_->push("oci:" + fixtures::busybox_layout().string() + ":1", "private:1");
+  }
+  void TearDown() override {
+    registry_.reset();
+    RoostTest::TearDown();
+  }
+  std::unique_ptr<LocalRegistry> registry_;
+};
+
+TEST_F(PullWithAuth, BasicCredentialsPull) {
+  Outcome pulled =
+      roost({"pull", "--creds", "puller:s3cret pass", registry_->reference("private:1")});
+  ASSERT_EQ(pulled.exit_code, 0) << pulled.describe();
+  Outcome echoed = run_in(registry_->host() + "/private:1", {"echo", "in"});
+  EXPECT_EQ(echoed.out, "in\n") << echoed.describe();
+}
+
+TEST_F(PullWithAuth, NoCredentialsAskForThem) {
+  Outcome refused = roost({"pull", registry_->reference("private:1")});
+  EXPECT_EQ(refused.exit_code, 125) << refused.describe();
+  EXPECT_NE(refused.err.find("requires credentials; give them with --creds USER:PASS"),
+            std::string::npos)
+      << refused.describe();
+  EXPECT_TRUE(image_ids().empty());
+}
+
+TEST_F(PullWithAuth, WrongCredentialsAreRefused) {
+  Outcome refused = roost({"pull", "--creds", "puller:wrong", registry_->reference("private:1")});
+  EXPECT_EQ(refused.exit_code, 125) << refused.describe();
+  EXPECT_NE(refused.err.find("refused the credentials"), std::string::npos) << refused.describe();
+  EXPECT_TRUE(image_ids().empty());
+  Outcome malformed = roost({"pull", "--creds", "puller", registry_->reference("private:1")});
+  EXPECT_EQ(malformed.exit_code, 125) << malformed.describe();
+  EXPECT_NE(malformed.err.find("--creds puller: expected USER:PASS"), std::string::npos)
+      << malformed.describe();
+}
+
+}  // namespace
+}  // namespace rootless
