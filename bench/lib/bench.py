@@ -17,6 +17,7 @@ import fscost  # noqa: E402
 import image  # noqa: E402
 import memory  # noqa: E402
 import pscost  # noqa: E402
+import pull  # noqa: E402
 import scale  # noqa: E402
 import start  # noqa: E402
 from common import Report  # noqa: E402
@@ -26,6 +27,7 @@ SECTIONS = {
     "start": start,
     "exec": execlat,
     "image": image,
+    "pull": pull,
     "memory": memory,
     "scale": scale,
     "fs": fscost,
