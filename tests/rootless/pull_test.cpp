@@ -316,5 +316,49 @@ TEST_F(PullWithAuth, WrongCredentialsAreRefused) {
       << malformed.describe();
 }
 
+// The registry sends clients to a token service (a thread of this test) that gives
+// tokens to those with credentials, or to anyone.
+class PullWithToken : public RoostTest {
+ protected:
+  void start(bool anonymous) {
+    tokens_ =
+        std::make_unique<TokenService>(scratch("tokens"), "private", "puller", "pw", anonymous);
+    registry_ = std::make_unique<LocalRegistry>(
+        scratch("registry"), LocalRegistry::Options{"puller", "pw", tokens_->registry_config()});
+    registry_->push("oci:" + fixtures::busybox_layout().string() + ":1", "private:1");
+  }
+  void TearDown() override {
+    registry_.reset();
+    tokens_.reset();
+    RoostTest::TearDown();
+  }
+  std::unique_ptr<TokenService> tokens_;
+  std::unique_ptr<LocalRegistry> registry_;
+};
+
+TEST_F(PullWithToken, CredentialsBuyATokenFromTheRealm) {
+  start(false);
+  int given = tokens_->tokens_given();
+  Outcome refused = roost({"pull", registry_->reference("private:1")});
+  EXPECT_EQ(refused.exit_code, 125) << refused.describe();
+  EXPECT_NE(refused.err.find("requires credentials; give them with --creds USER:PASS"),
+            std::string::npos)
+      << refused.describe();
+  EXPECT_TRUE(image_ids().empty());
+  Outcome pulled = roost({"pull", "--creds", "puller:pw", registry_->reference("private:1")});
+  ASSERT_EQ(pulled.exit_code, 0) << pulled.describe();
+  EXPECT_GT(tokens_->tokens_given(), given);
+  Outcome echoed = run_in(registry_->reference("private:1"), {"echo", "token"});
+  EXPECT_EQ(echoed.out, "token\n") << echoed.describe();
+}
+
+TEST_F(PullWithToken, AnonymousTokenForAPublicImage) {
+  start(true);
+  int given = tokens_->tokens_given();
+  Outcome pulled = roost({"pull", registry_->reference("private:1")});
+  ASSERT_EQ(pulled.exit_code, 0) << pulled.describe();
+  EXPECT_GT(tokens_->tokens_given(), given);
+}
+
 }  // namespace
 }  // namespace rootless

@@ -5,7 +5,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <ctime>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -58,14 +60,138 @@ std::string config_text(const fs::path& dir, const std::string& host,
       "\n  delete:\n    enabled: true\n"
       "http:\n  addr: " +
       host + "\n";
+  if (!options.auth_config.empty()) return config + options.auth_config;
   if (!options.user.empty())
     config +=
         "auth:\n  htpasswd:\n    realm: roost-tests\n    path: " + (dir / "htpasswd").string() +
         "\n";
-  return config + options.extra_config;
+  return config;
+}
+
+std::string base64(std::string_view data, bool url) {
+  const char* alphabet = url ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+                             : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < data.size(); i += 3) {
+    uint32_t n = (uint8_t(data[i]) << 16) | (uint8_t(data[i + 1]) << 8) | uint8_t(data[i + 2]);
+    for (int shift : {18, 12, 6, 0}) out += alphabet[(n >> shift) & 63];
+  }
+  size_t rest = data.size() - i;
+  if (rest > 0) {
+    uint32_t n = uint8_t(data[i]) << 16;
+    if (rest == 2) n |= uint8_t(data[i + 1]) << 8;
+    out += alphabet[(n >> 18) & 63];
+    out += alphabet[(n >> 12) & 63];
+    if (rest == 2) out += alphabet[(n >> 6) & 63];
+    if (!url) out += rest == 2 ? "=" : "==";
+  }
+  return out;
+}
+
+constexpr const char* kTokenService = "roost-test-registry";
+constexpr const char* kTokenIssuer = "roost-test-token-service";
+
+// An RS256 JWT granting pull and push on `repository` for an hour, its certificate in x5c.
+std::string signed_token(const fs::path& dir, const std::string& repository) {
+  required(
+      tool(dir, {"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "token.key",
+                 "-out", "token.crt", "-days", "1", "-subj", "/CN=roost-test-token-service"}),
+      "openssl req");
+  std::string der = required(tool(dir, {"openssl", "x509", "-in", "token.crt", "-outform", "DER"}),
+                             "openssl x509")
+                        .out;
+  using nlohmann::json;
+  long now = static_cast<long>(::time(nullptr));
+  json header = {{"alg", "RS256"}, {"typ", "JWT"}, {"x5c", {base64(der, false)}}};
+  json claims = {
+      {"iss", kTokenIssuer},
+      {"sub", "puller"},
+      {"aud", kTokenService},
+      {"exp", now + 3600},
+      {"nbf", now - 60},
+      {"iat", now - 60},
+      {"jti", "roost-test-token"},
+      {"access", {{{"type", "repository"}, {"name", repository}, {"actions", {"pull", "push"}}}}}};
+  std::string signing_input = base64(header.dump(), true) + "." + base64(claims.dump(), true);
+  Spawn sign({"openssl", "dgst", "-sha256", "-sign", "token.key", "-binary"},
+             {kPath, "HOME=" + dir.string()});
+  sign.cwd = dir.string();
+  sign.input = signing_input;
+  std::string signature = required(run(sign), "openssl dgst -sign").out;
+  return signing_input + "." + base64(signature, true);
+}
+
+std::string http_response(const std::string& status, const std::string& body) {
+  return "HTTP/1.1 " + status +
+         "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\nConnection: close\r\n\r\n" + body;
 }
 
 }  // namespace
+
+TokenService::TokenService(const fs::path& dir, const std::string& repository,
+                           const std::string& user, const std::string& password, bool anonymous)
+    : dir_(dir),
+      expected_authorization_("Authorization: Basic " + base64(user + ":" + password, false)),
+      anonymous_(anonymous) {
+  fs::create_directories(dir_);
+  token_ = signed_token(dir_, repository);
+  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address = loopback(0);
+  socklen_t length = sizeof address;
+  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) < 0 ||
+      ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length) < 0 ||
+      ::listen(listen_fd_, 16) < 0)
+    throw std::runtime_error("token service: cannot listen on 127.0.0.1");
+  port_ = ntohs(address.sin_port);
+  thread_ = std::thread([this] { serve(); });
+}
+
+TokenService::~TokenService() {
+  ::shutdown(listen_fd_, SHUT_RDWR);
+  thread_.join();
+  ::close(listen_fd_);
+}
+
+std::string TokenService::registry_config() const {
+  return "auth:\n  token:\n    realm: http://127.0.0.1:" + std::to_string(port_) +
+         "/token\n    service: " + kTokenService + "\n    issuer: " + kTokenIssuer +
+         "\n    rootcertbundle: " + (dir_ / "token.crt").string() + "\n";
+}
+
+std::string TokenService::answer(const std::string& request) {
+  bool authorized = false;
+  std::istringstream lines(request);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line == expected_authorization_) authorized = true;
+  }
+  if (!authorized && !anonymous_) return http_response("401 Unauthorized", R"({"errors":[]})");
+  ++tokens_given_;
+  return http_response("200 OK", nlohmann::json{{"token", token_}, {"expires_in", 3600}}.dump());
+}
+
+void TokenService::serve() {
+  for (;;) {
+    int client = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (client < 0) return;
+    std::string request;
+    char buffer[4096];
+    while (request.find("\r\n\r\n") == std::string::npos) {
+      ssize_t n = ::read(client, buffer, sizeof buffer);
+      if (n <= 0) break;
+      request.append(buffer, static_cast<size_t>(n));
+    }
+    std::string response = answer(request);
+    for (std::string_view rest = response; !rest.empty();) {
+      ssize_t n = ::write(client, rest.data(), rest.size());
+      if (n <= 0) break;
+      rest.remove_prefix(static_cast<size_t>(n));
+    }
+    ::close(client);
+  }
+}
 
 int free_loopback_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -85,7 +211,7 @@ LocalRegistry::LocalRegistry(const fs::path& dir, const Options& options)
   fs::create_directories(dir_);
   int port = free_loopback_port();
   host_ = "127.0.0.1:" + std::to_string(port);
-  if (!options_.user.empty()) {
+  if (!options_.user.empty() && options_.auth_config.empty()) {
     Outcome hashed =
         required(tool(dir_, {"htpasswd", "-Bbn", options_.user, options_.password}), "htpasswd -B");
     write_file(dir_ / "htpasswd", hashed.out);

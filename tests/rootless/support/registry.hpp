@@ -1,8 +1,10 @@
 #pragma once
 
+#include <atomic>
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/rootless/support/process.hpp"
@@ -15,12 +17,12 @@ namespace rootless {
 class LocalRegistry {
  public:
   struct Options {
-    // When set, the registry asks for HTTP basic auth with this user and password
-    // (bcrypt, through an htpasswd file made with htpasswd -B).
+    // Credentials the registry asks for; skopeo pushes and inspects with them.
     std::string user;
     std::string password;
-    // Extra top-level YAML for the config (an auth: section, say).
-    std::string extra_config;
+    // The config's auth: section; when empty and a user is set, HTTP basic auth through
+    // an htpasswd file made with htpasswd -B (bcrypt).
+    std::string auth_config;
   };
 
   explicit LocalRegistry(const std::filesystem::path& dir) : LocalRegistry(dir, Options()) {}
@@ -50,6 +52,38 @@ class LocalRegistry {
   std::string host_;
   Options options_;
   std::unique_ptr<Background> process_;
+};
+
+// The token service of the distribution spec on 127.0.0.1, in a thread of the test: it
+// hands out one RS256 JWT signed by a self-signed certificate (made with openssl) that
+// grants pull and push on `repository`, to a client showing basic credentials
+// user:password, or to anyone when `anonymous`. A registry trusts it through
+// registry_config().
+class TokenService {
+ public:
+  TokenService(const std::filesystem::path& dir, const std::string& repository,
+               const std::string& user, const std::string& password, bool anonymous);
+  ~TokenService();
+  TokenService(const TokenService&) = delete;
+  TokenService& operator=(const TokenService&) = delete;
+
+  // The auth: section for LocalRegistry::Options::extra_config.
+  std::string registry_config() const;
+  // Token requests answered so far.
+  int tokens_given() const { return tokens_given_; }
+
+ private:
+  void serve();
+  std::string answer(const std::string& request);
+
+  std::filesystem::path dir_;
+  std::string token_;
+  std::string expected_authorization_;
+  bool anonymous_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<int> tokens_given_{0};
+  std::thread thread_;
 };
 
 // A port on 127.0.0.1 that nothing listens on right now.
