@@ -11,8 +11,8 @@ import time
 from common import alternate, commands_block, load_average, summary, table
 from image import FreshStore, figures, remove_stores, rows, settle
 
-FIRST_ROUNDS = int(os.environ.get("BENCH_PULL_ROUNDS", "3"))
-WARM_ROUNDS = 3
+FIRST_ROUNDS = 5
+WARM_ROUNDS = 5
 IMAGE = "minbase:1"
 
 
