@@ -2,8 +2,11 @@
 // Docker schema 2 and OCI manifests, indexes, digests, compressed layers, basic auth, and
 // every refusal, each leaving nothing in the store.
 
+#include <signal.h>
+
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <memory>
 #include <regex>
@@ -278,7 +281,7 @@ class PullWithAuth : public RoostTest {
   void SetUp() override {
     RoostTest::SetUp();
     registry_ = std::make_unique<LocalRegistry>(
-        scratch("registry"), LocalRegistry::Options{"puller", "s3cret pass", ""});
+        scratch("registry"), LocalRegistry::Options{"puller", "s3cret pass", "", ""});
     registry_->push("oci:" + fixtures::busybox_layout().string() + ":1", "private:1");
   }
   void TearDown() override {
@@ -316,6 +319,71 @@ TEST_F(PullWithAuth, WrongCredentialsAreRefused) {
       << malformed.describe();
 }
 
+// The registry redirects blob downloads to a storage server, as registries do to cloud
+// storage.
+class PullFromRedirectingRegistry : public RoostTest {
+ protected:
+  void start(bool stall) {
+    storage_ = std::make_unique<BlobStorage>(scratch("registry") / "storage", stall);
+    LocalRegistry::Options options;
+    options.extra_config = storage_->registry_config();
+    registry_ = std::make_unique<LocalRegistry>(scratch("registry"), options);
+    registry_->push("oci:" + fixtures::busybox_layout().string() + ":1", "busybox:1");
+  }
+  void TearDown() override {
+    registry_.reset();
+    storage_.reset();
+    RoostTest::TearDown();
+  }
+
+  bool partial_download_seen() {
+    std::error_code error;
+    for (fs::recursive_directory_iterator it(roost_root() / "tmp", error), end; !error && it != end;
+         it.increment(error)) {
+      if (it->path().extension() == ".partial" && fs::file_size(it->path(), error) > 0) return true;
+    }
+    return false;
+  }
+
+  std::unique_ptr<BlobStorage> storage_;
+  std::unique_ptr<LocalRegistry> registry_;
+};
+
+TEST_F(PullFromRedirectingRegistry, BlobsComeFromWhereTheRegistrySendsThem) {
+  start(false);
+  Outcome pulled = roost({"pull", registry_->reference("busybox:1")});
+  ASSERT_EQ(pulled.exit_code, 0) << pulled.describe();
+  std::string layer = layout_layer_digests(fixtures::busybox_layout()).front().substr(7);
+  std::vector<std::string> served = storage_->paths_served();
+  EXPECT_TRUE(
+      std::any_of(served.begin(), served.end(),
+                  [&](const std::string& path) { return path.find(layer) != std::string::npos; }))
+      << "the storage server was not asked for layer " << layer;
+  Outcome echoed = run_in(registry_->reference("busybox:1"), {"echo", "redirected"});
+  EXPECT_EQ(echoed.out, "redirected\n") << echoed.describe();
+}
+
+TEST_F(PullFromRedirectingRegistry, InterruptedPullLeavesNothingAndTheNextSweepsIt) {
+  start(true);
+  Background pulling(installation().spawn({"pull", "-q", registry_->reference("busybox:1")}));
+  bool seen = false;
+  for (int attempt = 0; attempt < 600 && !seen; ++attempt) {
+    seen = partial_download_seen();
+    if (!seen) std::this_thread::sleep_for(Millis(50));
+  }
+  ASSERT_TRUE(seen) << "no layer download under way in " << roost_root() / "tmp";
+  pulling.signal(SIGKILL);
+  pulling.finish(Millis(10000));
+  EXPECT_TRUE(image_ids().empty());
+  EXPECT_TRUE(layer_dirs().empty());
+  EXPECT_EQ(roost({"images", "-q"}).out, "");
+  storage_->release();
+  Outcome again = roost({"pull", "-q", registry_->reference("busybox:1")});
+  ASSERT_EQ(again.exit_code, 0) << again.describe();
+  EXPECT_EQ(image_ids().size(), 1u);
+  EXPECT_TRUE(fs::is_empty(roost_root() / "tmp")) << "the interrupted pull's work is left";
+}
+
 // The registry sends clients to a token service (a thread of this test) that gives
 // tokens to those with credentials, or to anyone.
 class PullWithToken : public RoostTest {
@@ -324,7 +392,8 @@ class PullWithToken : public RoostTest {
     tokens_ =
         std::make_unique<TokenService>(scratch("tokens"), "private", "puller", "pw", anonymous);
     registry_ = std::make_unique<LocalRegistry>(
-        scratch("registry"), LocalRegistry::Options{"puller", "pw", tokens_->registry_config()});
+        scratch("registry"),
+        LocalRegistry::Options{"puller", "pw", tokens_->registry_config(), ""});
     registry_->push("oci:" + fixtures::busybox_layout().string() + ":1", "private:1");
   }
   void TearDown() override {

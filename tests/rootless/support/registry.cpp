@@ -10,6 +10,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 #include "tests/rootless/support/image_builder.hpp"
 
@@ -60,6 +61,7 @@ std::string config_text(const fs::path& dir, const std::string& host,
       "\n  delete:\n    enabled: true\n"
       "http:\n  addr: " +
       host + "\n";
+  config += options.extra_config;
   if (!options.auth_config.empty()) return config + options.auth_config;
   if (!options.user.empty())
     config +=
@@ -89,11 +91,14 @@ std::string base64(std::string_view data, bool url) {
   return out;
 }
 
+constexpr size_t kSmallBlob = 64 << 10;
+
 constexpr const char* kTokenService = "roost-test-registry";
 constexpr const char* kTokenIssuer = "roost-test-token-service";
 
 // An RS256 JWT granting pull and push on `repository` for an hour, its certificate in x5c.
 std::string signed_token(const fs::path& dir, const std::string& repository) {
+  fs::create_directories(dir);
   required(
       tool(dir, {"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "token.key",
                  "-out", "token.crt", "-days", "1", "-subj", "/CN=roost-test-token-service"}),
@@ -128,51 +133,35 @@ std::string http_response(const std::string& status, const std::string& body) {
          "\r\nConnection: close\r\n\r\n" + body;
 }
 
+void send_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n <= 0) return;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
 }  // namespace
 
-TokenService::TokenService(const fs::path& dir, const std::string& repository,
-                           const std::string& user, const std::string& password, bool anonymous)
-    : dir_(dir),
-      expected_authorization_("Authorization: Basic " + base64(user + ":" + password, false)),
-      anonymous_(anonymous) {
-  fs::create_directories(dir_);
-  token_ = signed_token(dir_, repository);
+LoopbackServer::LoopbackServer(Respond respond) : respond_(std::move(respond)) {
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in address = loopback(0);
   socklen_t length = sizeof address;
   if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) < 0 ||
       ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length) < 0 ||
       ::listen(listen_fd_, 16) < 0)
-    throw std::runtime_error("token service: cannot listen on 127.0.0.1");
+    throw std::runtime_error("loopback server: cannot listen on 127.0.0.1");
   port_ = ntohs(address.sin_port);
   thread_ = std::thread([this] { serve(); });
 }
 
-TokenService::~TokenService() {
+LoopbackServer::~LoopbackServer() {
   ::shutdown(listen_fd_, SHUT_RDWR);
   thread_.join();
   ::close(listen_fd_);
 }
 
-std::string TokenService::registry_config() const {
-  return "auth:\n  token:\n    realm: http://127.0.0.1:" + std::to_string(port_) +
-         "/token\n    service: " + kTokenService + "\n    issuer: " + kTokenIssuer +
-         "\n    rootcertbundle: " + (dir_ / "token.crt").string() + "\n";
-}
-
-std::string TokenService::answer(const std::string& request) {
-  bool authorized = false;
-  std::istringstream lines(request);
-  for (std::string line; std::getline(lines, line);) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line == expected_authorization_) authorized = true;
-  }
-  if (!authorized && !anonymous_) return http_response("401 Unauthorized", R"({"errors":[]})");
-  ++tokens_given_;
-  return http_response("200 OK", nlohmann::json{{"token", token_}, {"expires_in", 3600}}.dump());
-}
-
-void TokenService::serve() {
+void LoopbackServer::serve() {
   for (;;) {
     int client = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (client < 0) return;
@@ -183,14 +172,97 @@ void TokenService::serve() {
       if (n <= 0) break;
       request.append(buffer, static_cast<size_t>(n));
     }
-    std::string response = answer(request);
-    for (std::string_view rest = response; !rest.empty();) {
-      ssize_t n = ::write(client, rest.data(), rest.size());
-      if (n <= 0) break;
-      rest.remove_prefix(static_cast<size_t>(n));
-    }
+    respond_(request, client);
     ::close(client);
   }
+}
+
+TokenService::TokenService(const fs::path& dir, const std::string& repository,
+                           const std::string& user, const std::string& password, bool anonymous)
+    : dir_(dir),
+      token_(signed_token(dir_, repository)),
+      expected_authorization_("Authorization: Basic " + base64(user + ":" + password, false)),
+      anonymous_(anonymous),
+      server_([this](const std::string& request, int client) { respond(request, client); }) {}
+
+std::string TokenService::registry_config() const {
+  return "auth:\n  token:\n    realm: http://127.0.0.1:" + std::to_string(server_.port()) +
+         "/token\n    service: " + kTokenService + "\n    issuer: " + kTokenIssuer +
+         "\n    rootcertbundle: " + (dir_ / "token.crt").string() + "\n";
+}
+
+void TokenService::respond(const std::string& request, int client) {
+  bool authorized = false;
+  std::istringstream lines(request);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line == expected_authorization_) authorized = true;
+  }
+  if (!authorized && !anonymous_) {
+    send_all(client, http_response("401 Unauthorized", R"({"errors":[]})"));
+    return;
+  }
+  ++tokens_given_;
+  send_all(client, http_response("200 OK", nlohmann::json{{"token", token_}}.dump()));
+}
+
+BlobStorage::BlobStorage(fs::path storage, bool stall_first_download)
+    : storage_(std::move(storage)),
+      stall_(stall_first_download),
+      server_([this](const std::string& request, int client) { respond(request, client); }) {}
+
+BlobStorage::~BlobStorage() {
+  release();
+}
+
+std::string BlobStorage::registry_config() const {
+  return "middleware:\n  storage:\n    - name: redirect\n      options:\n        baseurl: "
+         "http://127.0.0.1:" +
+         std::to_string(server_.port()) + "/\n";
+}
+
+void BlobStorage::release() {
+  std::lock_guard lock(mutex_);
+  released_ = true;
+  released_changed_.notify_all();
+}
+
+std::vector<std::string> BlobStorage::paths_served() {
+  std::lock_guard lock(mutex_);
+  return served_;
+}
+
+void BlobStorage::respond(const std::string& request, int client) {
+  std::istringstream head(request);
+  std::string method, path;
+  head >> method >> path;
+  fs::path file = storage_ / path.substr(path.find_first_not_of('/'));
+  if (path.find("..") != std::string::npos || !fs::is_regular_file(file)) {
+    send_all(client, http_response("404 Not Found", "{}"));
+    return;
+  }
+  std::string data = read_file(file);
+  std::string header =
+      "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+      "Content-Length: " +
+      std::to_string(data.size()) + "\r\nConnection: close\r\n\r\n";
+  if (method == "HEAD") {
+    send_all(client, header);
+    return;
+  }
+  std::unique_lock lock(mutex_);
+  served_.push_back(path);
+  // Configs are small; the layer is what a stalled download interrupts.
+  bool stall = stall_ && data.size() > kSmallBlob;
+  if (stall) stall_ = false;
+  lock.unlock();
+  if (!stall) {
+    send_all(client, header + data);
+    return;
+  }
+  send_all(client, header + data.substr(0, data.size() / 2));
+  lock.lock();
+  released_changed_.wait(lock, [this] { return released_; });
 }
 
 int free_loopback_port() {

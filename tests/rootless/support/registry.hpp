@@ -1,8 +1,11 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,6 +26,8 @@ class LocalRegistry {
     // The config's auth: section; when empty and a user is set, HTTP basic auth through
     // an htpasswd file made with htpasswd -B (bcrypt).
     std::string auth_config;
+    // More top-level YAML (a middleware: section).
+    std::string extra_config;
   };
 
   explicit LocalRegistry(const std::filesystem::path& dir) : LocalRegistry(dir, Options()) {}
@@ -54,36 +59,79 @@ class LocalRegistry {
   std::unique_ptr<Background> process_;
 };
 
-// The token service of the distribution spec on 127.0.0.1, in a thread of the test: it
-// hands out one RS256 JWT signed by a self-signed certificate (made with openssl) that
-// grants pull and push on `repository`, to a client showing basic credentials
-// user:password, or to anyone when `anonymous`. A registry trusts it through
-// registry_config().
+// An HTTP/1.1 server on 127.0.0.1 in a thread of the test: one connection at a time, its
+// request head handed to `respond` with the client's socket, which is closed afterwards.
+class LoopbackServer {
+ public:
+  using Respond = std::function<void(const std::string& request, int client)>;
+  explicit LoopbackServer(Respond respond);
+  ~LoopbackServer();
+  LoopbackServer(const LoopbackServer&) = delete;
+  LoopbackServer& operator=(const LoopbackServer&) = delete;
+
+  int port() const { return port_; }
+
+ private:
+  void serve();
+
+  Respond respond_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+// The token service of the distribution spec: it hands out one RS256 JWT signed by a
+// self-signed certificate (made with openssl) that grants pull and push on `repository`,
+// to a client showing basic credentials user:password, or to anyone when `anonymous`.
+// A registry trusts it through registry_config().
 class TokenService {
  public:
   TokenService(const std::filesystem::path& dir, const std::string& repository,
                const std::string& user, const std::string& password, bool anonymous);
-  ~TokenService();
-  TokenService(const TokenService&) = delete;
-  TokenService& operator=(const TokenService&) = delete;
 
-  // The auth: section for LocalRegistry::Options::extra_config.
+  // The auth: section for LocalRegistry::Options::auth_config.
   std::string registry_config() const;
   // Token requests answered so far.
   int tokens_given() const { return tokens_given_; }
 
  private:
-  void serve();
-  std::string answer(const std::string& request);
+  void respond(const std::string& request, int client);
 
   std::filesystem::path dir_;
   std::string token_;
   std::string expected_authorization_;
   bool anonymous_;
-  int listen_fd_ = -1;
-  int port_ = 0;
   std::atomic<int> tokens_given_{0};
-  std::thread thread_;
+  LoopbackServer server_;
+};
+
+// Where the registry's redirect middleware sends blob downloads, as registries send them
+// to cloud storage: the registry's storage directory served over http. When
+// `stall_first_download`, the first download of a blob bigger than 64 KiB (a layer, not a
+// config) gets half of the blob and then nothing more until release().
+class BlobStorage {
+ public:
+  BlobStorage(std::filesystem::path storage, bool stall_first_download);
+  ~BlobStorage();
+  BlobStorage(const BlobStorage&) = delete;
+  BlobStorage& operator=(const BlobStorage&) = delete;
+
+  // The middleware: section for LocalRegistry::Options::extra_config.
+  std::string registry_config() const;
+  void release();
+  // The paths of the GET requests answered so far.
+  std::vector<std::string> paths_served();
+
+ private:
+  void respond(const std::string& request, int client);
+
+  std::filesystem::path storage_;
+  std::mutex mutex_;
+  std::condition_variable released_changed_;
+  bool stall_ = false;
+  bool released_ = false;
+  std::vector<std::string> served_;
+  LoopbackServer server_;
 };
 
 // A port on 127.0.0.1 that nothing listens on right now.
