@@ -1,3 +1,5 @@
+#include <unistd.h>
+
 #include <csignal>
 #include <optional>
 
@@ -6,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cgroups/host.hpp"
 #include "common/error.hpp"
 #include "launcher/commands.hpp"
 #include "launcher/containers.hpp"
@@ -13,6 +16,7 @@
 #include "launcher/launch.hpp"
 #include "launcher/lifecycle.hpp"
 #include "launcher/parse.hpp"
+#include "launcher/service_hooks.hpp"
 #include "launcher/signals.hpp"
 
 namespace roost::cli {
@@ -78,11 +82,38 @@ void check_startable(const ContainerRecord& record) {
     throw wrong_state(record, fmt::format("remove it with 'roost rm -f {}'", record.id));
 }
 
+// A container that a systemd unit's own command starts in the foreground belongs to the
+// unit: it runs in a leaf of the unit's cgroup, as with --cgroups=split, instead of the scope
+// it was created for. There the unit stops it, and journald, which credits each write to
+// the writer's cgroup, files its output under the unit.
+ContainerRecord placed_for_unit(ContainerRecord record) {
+  auto& settings = record.settings;
+  if (settings.cgroups_split || settings.cgroups_disabled || !is_units_own_command()) return record;
+  if (!cgroups::detect_host_support().unified) {
+    spdlog::debug("container {} is placed as it was created: no unified cgroup hierarchy",
+                  record.name);
+    return record;
+  }
+  auto cgroup = own_cgroup();
+  if (::access(cgroup.c_str(), W_OK) != 0) {
+    spdlog::warn(
+        "container {} runs in a scope of its own, outside this unit, and journald files its "
+        "output under that scope: the unit's cgroup {} is not delegated to you; give the unit "
+        "Delegate=yes",
+        record.name, cgroup.string());
+    return record;
+  }
+  spdlog::debug("container {} runs in the cgroup of the unit that started it, {}", record.name,
+                cgroup.string());
+  settings.cgroups_split = true;
+  return record;
+}
+
 int start_one(const Context& context, const ContainerStore& store, const std::string& name,
               bool attach) {
   auto locked = lock_named(context, store, name);
   check_startable(locked.record);
-  if (attach) return run_attached(context, store, locked.record, locked.lock);
+  if (attach) return run_attached(context, store, placed_for_unit(locked.record), locked.lock);
   int status = run_detached(context, store, locked.record);
   if (status == 0) fmt::print("{}\n", name);
   return status;

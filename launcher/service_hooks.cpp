@@ -91,14 +91,6 @@ UniqueFd bind_relay_socket(const std::filesystem::path& directory) {
   return socket;
 }
 
-std::filesystem::path own_cgroup() {
-  std::istringstream lines(fs::read_file("/proc/self/cgroup"));
-  for (std::string line; std::getline(lines, line);)
-    if (line.starts_with("0::")) return std::filesystem::path("/sys/fs/cgroup") / line.substr(4);
-  throw Error(
-      "--cgroups=split needs the unified cgroup hierarchy: /proc/self/cgroup has no 0:: line");
-}
-
 // Not only this process: the command that started a detached container, and a shell
 // that ran roost, still wait in the service's cgroup, and cgroup v2 refuses (EBUSY) to
 // enable controllers for the children of a cgroup that holds processes itself. A
@@ -190,6 +182,19 @@ void ServiceHooks::relay_loop() {
     if (n <= 0) return;
     relay_notification(std::string_view(buffer, static_cast<size_t>(n)));
   }
+}
+
+bool is_units_own_command() {
+  auto pid = number_in("SYSTEMD_EXEC_PID");
+  return pid && *pid == ::getpid();
+}
+
+std::filesystem::path own_cgroup() {
+  std::istringstream lines(fs::read_file("/proc/self/cgroup"));
+  for (std::string line; std::getline(lines, line);)
+    if (line.starts_with("0::")) return std::filesystem::path("/sys/fs/cgroup") / line.substr(4);
+  throw Error(
+      "--cgroups=split needs the unified cgroup hierarchy: /proc/self/cgroup has no 0:: line");
 }
 
 SplitCgroup split_own_cgroup(const cgroups::Limits& limits, pid_t pid) {

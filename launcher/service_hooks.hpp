@@ -56,6 +56,13 @@ class ServiceHooks {
 // the command's process knows (it is not PID 1 under --init).
 std::vector<std::string> environment_at_exec(const ContainerPlan& plan);
 
+// Whether systemd executed this very process as a unit's command (SYSTEMD_EXEC_PID is its
+// pid), rather than a process that such a command started.
+bool is_units_own_command();
+
+// This process's cgroup directory in the unified hierarchy. Throws Error without one.
+std::filesystem::path own_cgroup();
+
 // --cgroups=split: moves every process of the cgroup this one (the monitor) runs in
 // into its leaf `supervisor` (a service's delegated cgroup: cgroup v2 lets controllers
 // be enabled only for a cgroup without processes of its own), then puts `pid` into the

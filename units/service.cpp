@@ -131,7 +131,7 @@ UnitLines service_lines(const ContainerSpec& spec, const RenderOptions& options)
       {"Restart", spec.restart},
   };
   lines.insert(lines.end(), running.begin(), running.end());
-  // A saved container keeps the limits it was made with, in a scope of its own.
+  // A saved container keeps the limits it was made with, on its leaf of the unit's cgroup.
   auto limits = spec.existing ? UnitLines{} : limit_lines(spec);
   lines.insert(lines.end(), limits.begin(), limits.end());
   lines.insert(lines.end(), spec.service_extra.begin(), spec.service_extra.end());

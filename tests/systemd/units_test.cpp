@@ -449,10 +449,10 @@ TEST(Units, GeneratedUnitWithoutNewStartsTheExistingContainerAgainAndAgain) {
   fs::path out = fs::absolute("saved-out");
   fs::create_directories(out);
   fs::permissions(out, fs::perms::all);
-  auto created = run_roost({"create", "--name", "saved", "-e", "GREETING=hi", "-v",
-                            out.string() + ":/out", image, "sh", "-c",
+  auto created = run_roost({"create", "--name", "saved", "-e", "GREETING=hi", "--pids-limit", "30",
+                            "-v", out.string() + ":/out", image, "sh", "-c",
                             "printf \"$GREETING\" >> /kept; cat /kept > /out/seen; "
-                            "exec unit-helper wait"});
+                            "echo \"saved says $(cat /kept)\"; exec unit-helper wait"});
   ASSERT_EQ(created.status, 0) << describe(created);
   auto generated = generate_unit({"saved"});
   ASSERT_EQ(generated.status, 0) << describe(generated);
@@ -468,6 +468,18 @@ TEST(Units, GeneratedUnitWithoutNewStartsTheExistingContainerAgainAndAgain) {
     };
     wait_until(seen, std::chrono::seconds(20));
     EXPECT_TRUE(seen()) << kept << "\n" << diagnose("roost-saved");
+    // The unit supervises the container: it runs in the unit's cgroup, and journald
+    // credits the unit with its output (it may write the line a moment later).
+    auto cgroup = cgroup_of(container_pid("saved"));
+    EXPECT_TRUE(cgroup.starts_with(show("roost-saved.service", "ControlGroup") + "/"))
+        << cgroup << "\n"
+        << diagnose("roost-saved");
+    EXPECT_EQ(roost::fs::read_file("/sys/fs/cgroup" + cgroup + "/pids.max"), "30\n");
+    auto said = [&] {
+      return journal_of("roost-saved.service").find("saved says " + kept) != std::string::npos;
+    };
+    wait_until(said, std::chrono::seconds(10));
+    EXPECT_TRUE(said()) << kept << "\n" << diagnose("roost-saved");
     ASSERT_EQ(systemctl({"stop", "roost-saved.service"}).status, 0);
     EXPECT_EQ(show("roost-saved.service", "ActiveState"), "inactive") << diagnose("roost-saved");
     EXPECT_EQ(show("roost-saved.service", "Result"), "success");
