@@ -175,6 +175,14 @@ class PartialFile {
   bool kept_ = false;
 };
 
+// HOST[:PORT] of an http or https URL.
+std::string_view url_host(std::string_view url) {
+  size_t start = url.find("://");
+  if (start == std::string_view::npos) return "";
+  url.remove_prefix(start + 3);
+  return url.substr(0, url.find_first_of("/?"));
+}
+
 }  // namespace
 
 struct RegistryClient::Manifest {
@@ -221,9 +229,10 @@ RegistryLocation registry_location(const Reference& reference, std::string_view 
 }
 
 RegistryClient::RegistryClient(RegistryLocation location, RegistryOptions options, std::string text)
-    : location_(std::move(location)), options_(std::move(options)), text_(std::move(text)) {
-  scheme_ = is_loopback_host(location_.host) ? "http" : "https";
-}
+    : location_(std::move(location)),
+      options_(std::move(options)),
+      text_(std::move(text)),
+      insecure_(!options_.tls_verify || is_loopback_host(location_.host)) {}
 
 void RegistryClient::fail(std::string_view problem) const {
   throw Error(fmt::format("pull {}: {}", text_, problem));
@@ -239,27 +248,28 @@ void RegistryClient::fail_credentials() const {
                   location_.host));
 }
 
-std::string RegistryClient::url(std::string_view kind, std::string_view reference) const {
-  return fmt::format("{}://{}/v2/{}/{}/{}", scheme_, location_.host, location_.repository, kind,
-                     reference);
+std::string RegistryClient::path(std::string_view kind, std::string_view reference) const {
+  return fmt::format("/v2/{}/{}/{}", location_.repository, kind, reference);
 }
 
-// Without --tls-verify=false a host that speaks no TLS is an error, never plain http.
+// As docker does for insecure registries (and 127.0.0.0/8 is one by default): https
+// without certificate checks first, then plain http when the host speaks no TLS. Any
+// other host must show a valid certificate.
 HttpResponse RegistryClient::send(HttpRequest request) {
-  request.verify_tls = options_.tls_verify;
+  request.url = fmt::format("{}://{}{}", scheme_, location_.host, request.url);
+  request.verify_tls = !insecure_;
   if (send_basic_) request.basic_credentials = options_.credentials;
   if (!bearer_token_.empty()) request.headers.push_back("Authorization: Bearer " + bearer_token_);
   HttpResponse response = http_.get(request);
-  if (response.tls_failed && !options_.tls_verify && scheme_ == "https") {
-    spdlog::debug("{} speaks no TLS ({}); using plain http as --tls-verify=false allows",
-                  location_.host, response.failure);
+  if (response.tls_failed && insecure_ && scheme_ == "https") {
+    spdlog::debug("{} speaks no TLS ({}); using plain http", location_.host, response.failure);
     scheme_ = "http";
     request.url.replace(0, 5, "http");
     response = http_.get(request);
   }
   if (!response.failure.empty()) {
-    std::string hint = response.tls_failed && options_.tls_verify
-                           ? "; for a registry without valid TLS use --tls-verify=false"
+    std::string hint = response.tls_failed && !insecure_
+                           ? "; for a registry without a valid certificate use --tls-verify=false"
                            : "; check that it runs and that the host and port are right";
     fail(fmt::format("cannot reach the registry {}: {}{}", location_.host, response.failure, hint));
   }
@@ -305,7 +315,7 @@ void RegistryClient::request_token(const std::string& challenge) {
   if (parameters.contains("service"))
     request.url += "&service=" + percent_encoded(parameters["service"]);
   request.basic_credentials = options_.credentials;
-  request.verify_tls = options_.tls_verify;
+  request.verify_tls = options_.tls_verify && !is_loopback_host(url_host(realm));
   request.follow_redirects = true;
   HttpResponse response = http_.get(request);
   if (!response.failure.empty())
@@ -329,7 +339,7 @@ void RegistryClient::request_token(const std::string& challenge) {
 
 RegistryClient::Manifest RegistryClient::fetch_manifest(const std::string& reference) {
   HttpRequest request;
-  request.url = url("manifests", reference);
+  request.url = path("manifests", reference);
   request.headers.push_back(accept_header());
   HttpResponse response = send_authenticated(request);
   if (response.status == 404)
@@ -426,7 +436,7 @@ void RegistryClient::fetch_blob(const std::string& digest,
   PartialFile file(destination);
   Sha256 hasher;
   HttpRequest request;
-  request.url = url("blobs", digest);
+  request.url = path("blobs", digest);
   request.follow_redirects = true;
   request.body_sink = [&](std::string_view chunk) {
     hasher.update(chunk.data(), chunk.size());

@@ -13,7 +13,8 @@ namespace roost::image {
 
 struct RegistryOptions {
   std::string credentials;  // USER:PASS for basic auth and token requests; empty: anonymous
-  // false: https without certificate checks, and plain http where the host speaks no TLS.
+  // false: https without certificate checks, then plain http where the host speaks no TLS,
+  // as for loopback hosts always.
   bool tls_verify = true;
 };
 
@@ -34,7 +35,8 @@ RegistryLocation registry_location(const Reference& reference, std::string_view 
 // is how the store names images made or loaded here).
 bool names_registry(const Reference& reference);
 
-// Whether `host` (HOST[:PORT]) is this machine: plain http is used for it, as docker does.
+// Whether `host` (HOST[:PORT]) is this machine: as docker does, its certificate is not
+// checked, and plain http is used where it speaks no TLS.
 bool is_loopback_host(std::string_view host);
 
 struct RegistryLayer {
@@ -69,18 +71,20 @@ class RegistryClient {
  private:
   struct Manifest;
   Manifest fetch_manifest(const std::string& reference);
+  // `request.url` is a path on the registry; the scheme and host are added here.
   HttpResponse send(HttpRequest request);
   HttpResponse send_authenticated(const HttpRequest& request);
   void authenticate(const std::string& challenge);
   void request_token(const std::string& challenge);
-  std::string url(std::string_view kind, std::string_view reference) const;
+  std::string path(std::string_view kind, std::string_view reference) const;
   [[noreturn]] void fail(std::string_view problem) const;
   [[noreturn]] void fail_credentials() const;
 
   RegistryLocation location_;
   RegistryOptions options_;
   std::string text_;
-  std::string scheme_;
+  bool insecure_;  // no certificate checks, and plain http if the host speaks no TLS
+  std::string scheme_ = "https";
   std::string bearer_token_;
   bool send_basic_ = false;
   HttpClient http_;

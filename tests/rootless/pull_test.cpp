@@ -319,6 +319,20 @@ TEST_F(PullWithAuth, WrongCredentialsAreRefused) {
       << malformed.describe();
 }
 
+// A loopback registry is trusted as docker trusts it: https without checking its
+// self-signed certificate; the plain http registries of the other tests are reached after
+// a TLS handshake they do not answer.
+TEST_F(RoostTest, LoopbackRegistryWithTlsIsPulledOverHttps) {
+  LocalRegistry::Options options;
+  options.tls = true;
+  LocalRegistry registry(scratch("tls-registry"), options);
+  registry.push("oci:" + fixtures::busybox_layout().string() + ":1", "busybox:1");
+  Outcome pulled = roost({"pull", registry.reference("busybox:1")});
+  ASSERT_EQ(pulled.exit_code, 0) << pulled.describe();
+  Outcome echoed = run_in(registry.reference("busybox:1"), {"echo", "tls"});
+  EXPECT_EQ(echoed.out, "tls\n") << echoed.describe();
+}
+
 // The registry redirects blob downloads to a storage server, as registries do to cloud
 // storage.
 class PullFromRedirectingRegistry : public RoostTest {

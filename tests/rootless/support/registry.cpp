@@ -61,6 +61,9 @@ std::string config_text(const fs::path& dir, const std::string& host,
       "\n  delete:\n    enabled: true\n"
       "http:\n  addr: " +
       host + "\n";
+  if (options.tls)
+    config += "  tls:\n    certificate: " + (dir / "registry.crt").string() +
+              "\n    key: " + (dir / "registry.key").string() + "\n";
   config += options.extra_config;
   if (!options.auth_config.empty()) return config + options.auth_config;
   if (!options.user.empty())
@@ -288,6 +291,11 @@ LocalRegistry::LocalRegistry(const fs::path& dir, const Options& options)
         required(tool(dir_, {"htpasswd", "-Bbn", options_.user, options_.password}), "htpasswd -B");
     write_file(dir_ / "htpasswd", hashed.out);
   }
+  if (options_.tls)
+    required(tool(dir_, {"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                         "registry.key", "-out", "registry.crt", "-days", "1", "-subj",
+                         "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"}),
+             "openssl req for the registry's certificate");
   write_file(dir_ / "config.yml", config_text(dir_, host_, options_));
   Spawn spawn({"docker-registry", "serve", (dir_ / "config.yml").string()},
               {kPath, "HOME=" + dir_.string()});

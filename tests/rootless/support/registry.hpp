@@ -28,6 +28,8 @@ class LocalRegistry {
     std::string auth_config;
     // More top-level YAML (a middleware: section).
     std::string extra_config;
+    // Serve https only, with a self-signed certificate for 127.0.0.1 made by openssl.
+    bool tls = false;
   };
 
   explicit LocalRegistry(const std::filesystem::path& dir) : LocalRegistry(dir, Options()) {}
