@@ -369,35 +369,31 @@ RegistryClient::Manifest RegistryClient::fetch_manifest(const std::string& refer
   return manifest;
 }
 
-RegistryImage RegistryClient::resolve() {
-  Manifest manifest = fetch_manifest(location_.reference);
-  if (is_index_type(manifest.type)) {
-    std::string host = host_architecture();
-    std::vector<std::string> listed;
-    std::string chosen;
-    const json& manifests = manifest.document.value("manifests", json::array());
-    for (const json& descriptor : manifests) {
-      const json& platform = descriptor.value("platform", json::object());
-      std::string os = string_at(platform, "os");
-      std::string architecture = string_at(platform, "architecture");
-      if (os == "linux" && architecture == host && chosen.empty())
-        chosen = string_at(descriptor, "digest");
-      listed.push_back(os + "/" + architecture);
-    }
-    if (chosen.empty())
-      fail(fmt::format(
-          "the image has no manifest for linux/{}, the platform of this host; it "
-          "lists {}; pull an image built for linux/{}",
-          host, listed.empty() ? "none" : fmt::format("{}", fmt::join(listed, ", ")), host));
-    if (!is_sha256_digest(chosen))
-      fail(fmt::format("the index lists manifest \"{}\", which is not a sha256 digest", chosen));
-    manifest = fetch_manifest(chosen);
-    if (!is_manifest_type(manifest.type))
-      fail(
-          fmt::format("manifest {} is of type {} inside an index; roost pulls OCI and Docker "
-                      "schema 2 images",
-                      chosen, manifest.type));
+// The manifest an index lists for linux on this host's architecture; the refusal names
+// both this host's platform and those the index has.
+std::string RegistryClient::platform_manifest(const Manifest& index) const {
+  std::string host = host_architecture();
+  std::vector<std::string> listed;
+  std::string chosen;
+  for (const json& descriptor : index.document.value("manifests", json::array())) {
+    const json& platform = descriptor.value("platform", json::object());
+    std::string os = string_at(platform, "os");
+    std::string architecture = string_at(platform, "architecture");
+    if (os == "linux" && architecture == host && chosen.empty())
+      chosen = string_at(descriptor, "digest");
+    listed.push_back(os + "/" + architecture);
   }
+  if (chosen.empty())
+    fail(fmt::format(
+        "the image has no manifest for linux/{}, the platform of this host; it lists {}; pull "
+        "an image built for linux/{}",
+        host, listed.empty() ? "none" : fmt::format("{}", fmt::join(listed, ", ")), host));
+  if (!is_sha256_digest(chosen))
+    fail(fmt::format("the index lists manifest \"{}\", which is not a sha256 digest", chosen));
+  return chosen;
+}
+
+RegistryImage RegistryClient::image_of(const Manifest& manifest) const {
   RegistryImage image;
   image.manifest_digest = manifest.digest;
   const json& config = manifest.document.value("config", json::object());
@@ -408,8 +404,8 @@ RegistryImage RegistryClient::resolve() {
                     "roost does not support",
                     manifest.digest, config_type.empty() ? "(none)" : config_type));
   image.config_digest = string_at(config, "digest");
-  const json& layers = manifest.document.value("layers", json::array());
-  for (const json& layer : layers) {
+  check_blob_digest(manifest, image.config_digest);
+  for (const json& layer : manifest.document.value("layers", json::array())) {
     RegistryLayer entry{string_at(layer, "digest"), string_at(layer, "mediaType"),
                         layer.value("size", uint64_t{0})};
     if (std::find(kLayerTypes.begin(), kLayerTypes.end(), entry.media_type) == kLayerTypes.end())
@@ -417,18 +413,31 @@ RegistryImage RegistryClient::resolve() {
           fmt::format("layer {} is of type {}, which roost does not support; roost unpacks tar "
                       "layers, plain or compressed with gzip or zstd",
                       entry.digest, entry.media_type.empty() ? "(none)" : entry.media_type));
+    check_blob_digest(manifest, entry.digest);
     image.layers.push_back(std::move(entry));
   }
-  std::vector<std::string> blobs{image.config_digest};
-  for (const auto& layer : image.layers) blobs.push_back(layer.digest);
-  for (const auto& digest : blobs) {
-    if (!is_sha256_digest(digest))
-      fail(
-          fmt::format("manifest {} lists blob \"{}\", which is not a sha256 digest; roost "
-                      "verifies sha256 blobs only",
-                      manifest.digest, digest));
-  }
   return image;
+}
+
+void RegistryClient::check_blob_digest(const Manifest& manifest, const std::string& digest) const {
+  if (!is_sha256_digest(digest))
+    fail(
+        fmt::format("manifest {} lists blob \"{}\", which is not a sha256 digest; roost "
+                    "verifies sha256 blobs only",
+                    manifest.digest, digest));
+}
+
+RegistryImage RegistryClient::resolve() {
+  Manifest manifest = fetch_manifest(location_.reference);
+  if (!is_index_type(manifest.type)) return image_of(manifest);
+  std::string chosen = platform_manifest(manifest);
+  manifest = fetch_manifest(chosen);
+  if (!is_manifest_type(manifest.type))
+    fail(
+        fmt::format("manifest {} is of type {} inside an index; roost pulls OCI and Docker "
+                    "schema 2 images",
+                    chosen, manifest.type));
+  return image_of(manifest);
 }
 
 void RegistryClient::fetch_blob(const std::string& digest,

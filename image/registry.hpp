@@ -71,6 +71,9 @@ class RegistryClient {
  private:
   struct Manifest;
   Manifest fetch_manifest(const std::string& reference);
+  std::string platform_manifest(const Manifest& index) const;
+  RegistryImage image_of(const Manifest& manifest) const;
+  void check_blob_digest(const Manifest& manifest, const std::string& digest) const;
   // `request.url` is a path on the registry; the scheme and host are added here.
   HttpResponse send(HttpRequest request);
   HttpResponse send_authenticated(const HttpRequest& request);

@@ -109,9 +109,7 @@ image::ImageRecord pull_image(const Context& context, const std::string& text,
     say(options, fmt::format("Copying {} {}", config ? "config" : "blob", short_digest(digest)));
     client.fetch_blob(digest, destination);
   };
-  image::ImageRecord record = open_image_store(context).pull(remote, fetch, check);
-  say(options, "Writing manifest to image destination");
-  return record;
+  return open_image_store(context).pull(remote, fetch, check);
 }
 
 }  // namespace

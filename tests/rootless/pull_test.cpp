@@ -163,6 +163,21 @@ TEST_F(Pull, DigestTheRegistryDoesNotKnowIsRefused) {
   expect_refused(pull(registry().reference("busybox@" + digest)), {digest, "manifest unknown"});
 }
 
+TEST_F(Pull, ManifestThatDoesNotMatchItsDigestIsRefused) {
+  push_busybox("busybox:1");
+  std::string digest = registry().digest_of("busybox:1");
+  fs::path blob = registry().blob_file(digest);
+  std::string manifest = read_file(blob);
+  // Still valid JSON, and just as long: a digit of the config's size changes.
+  size_t size_at = manifest.find("\"size\":");
+  ASSERT_NE(size_at, std::string::npos) << manifest;
+  char& digit = manifest[size_at + 7];
+  digit = digit == '9' ? '8' : static_cast<char>(digit + 1);
+  write_file(blob, manifest);
+  expect_refused(pull(registry().reference("busybox@" + digest)),
+                 {"manifest " + digest + " arrived with digest sha256:"});
+}
+
 // The layer's copy in the registry is spoilt after the first pull: a second pull that
 // fetched it would fail, so succeeding shows that it fetched manifest and config alone.
 TEST_F(Pull, WarmPullFetchesNoLayer) {
