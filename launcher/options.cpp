@@ -149,7 +149,8 @@ const std::vector<CommandSpec>& command_table() {
        "Pull an image from a registry and print its id",
        {{"creds", 0, K::Text, "USER:PASS", "Credentials for the registry"},
         {"tls-verify", 0, K::Choice, "BOOL",
-         "Require https with a valid certificate (default true; loopback hosts use http)",
+         "Require https and a valid certificate (default true); false, as always for loopback "
+         "hosts, skips the check and falls back to http",
          kBooleans},
         {"quiet", 'q', K::None, "", "Print only the image id"}},
        {{"IMAGE", K::Image}},
