@@ -8,7 +8,7 @@ namespace roost::image {
 // Where an image comes from, in skopeo's transport syntax.
 enum class Transport {
   Store,          // a bare name, tag or id: NAME[:TAG][@DIGEST] or a (prefix of an) image id
-  Docker,         // docker://NAME[:TAG][@DIGEST]  (registry; not served yet)
+  Docker,         // docker://HOST[:PORT]/NAME[:TAG][@DIGEST], a registry's image
   DockerArchive,  // docker-archive:PATH[:NAME[:TAG]]
   OciArchive,     // oci-archive:PATH[:TAG]
   OciDir,         // oci:PATH[:TAG]

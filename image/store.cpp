@@ -592,10 +592,9 @@ LayoutDir open_layout(const Reference& source, const stdfs::path& work) {
     case Transport::OciDir:
       return LayoutDir(source.path, source.path);
     case Transport::Docker:
-      throw Error(fmt::format(
-          "load {}: pulling from a registry is not supported yet; save the image with skopeo "
-          "or podman and load the archive",
-          source.canonical_name()));
+      throw UsageError(
+          fmt::format("load {}: a registry's image is pulled, not loaded; use 'roost pull {}'",
+                      source.canonical_name(), source.canonical_name()));
     case Transport::Store:
       break;
   }
