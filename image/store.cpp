@@ -380,10 +380,10 @@ PreparedImage StoreWork::prepare(const LayoutDir& layout, const ImageSource& sou
 // diff id when it is the uncompressed tar itself or a form seen unpacking to it before.
 bool StoreWork::blob_known_good(const LayoutDir& layout, const LayerSource& layer,
                                 const std::string& diff_id) {
-  // A blob not fetched yet is verified as it arrives; what it holds is known by its digest.
-  if (fetch_ && !layout.contains(layer.path))
-    return layer.digest == diff_id ||
-           read_layer_info(store_.root(), diff_id).blob_digests.contains(layer.digest);
+  // A blob not fetched yet is fetched only when no layer is stored under its diff id: the
+  // config, verified, names the layers by diff id, so a stored one is the content the image
+  // needs, whatever compressed form the registry holds (as podman skips it too).
+  if (fetch_ && !layout.contains(layer.path)) return true;
   UniqueFd fd = layout.open(layer.path);
   std::string actual = layout.digest_of(fd.get(), layer.path);
   if (!layer.digest.empty() && actual != layer.digest)

@@ -56,8 +56,8 @@ class Store {
   // names the source gave it. A refusal by `check` stores nothing.
   std::vector<ImageRecord> load(const Reference& source, const ImageCheck& check = {});
 
-  // Fetches the config, then only the layers whose content the store does not hold yet
-  // (in the same compressed form), verifies and unpacks them as load does. A refusal by
+  // Fetches the config, then only the layers the store holds no layer for under their
+  // diff ids, and verifies and unpacks those as load does. A refusal by
   // `check` or a failed fetch stores nothing.
   ImageRecord pull(const RemoteImage& image, const BlobFetch& fetch, const ImageCheck& check = {});
 

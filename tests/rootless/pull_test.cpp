@@ -198,6 +198,26 @@ TEST_F(Pull, WarmPullFetchesNoLayer) {
   EXPECT_EQ(layer_dirs(), layers);
 }
 
+// The store's layer came from a loaded archive, uncompressed; the registry holds it gzipped
+// (and spoilt, so that fetching it would fail).
+TEST_F(Pull, LayerLoadedFromAnArchiveIsNotFetched) {
+  push_busybox("busybox:1");
+  load_busybox();
+  std::set<std::string> layers = layer_dirs();
+  for (const auto& digest : layout_layer_digests(fixtures::busybox_layout())) {
+    fs::path blob = registry().blob_file(digest);
+    std::string data = read_file(blob);
+    std::reverse(data.begin(), data.end());
+    write_file(blob, data);
+  }
+  Outcome pulled = pull(registry().reference("busybox:1"));
+  ASSERT_EQ(pulled.exit_code, 0) << pulled.describe();
+  EXPECT_EQ(pulled.err.find("Copying blob"), std::string::npos) << pulled.describe();
+  EXPECT_EQ(layer_dirs(), layers);
+  Outcome echoed = run_in(registry().host() + "/busybox:1", {"echo", "shared"});
+  EXPECT_EQ(echoed.out, "shared\n") << echoed.describe();
+}
+
 TEST_F(Pull, BlobWithWrongDigestKeepsNothing) {
   push_busybox("busybox:1");
   std::string layer = layout_layer_digests(fixtures::busybox_layout()).front();
