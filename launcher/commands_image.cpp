@@ -205,13 +205,7 @@ int cmd_load(const ParsedCommand& command, Context& context) {
 }
 
 int cmd_pull(const ParsedCommand& command, Context& context) {
-  PullOptions options;
-  options.credentials = command.value("creds");
-  if (command.has("creds") && options.credentials.find(':') == std::string::npos)
-    throw UsageError(
-        fmt::format("--creds {}: expected USER:PASS; a password may be empty (USER:), not left out",
-                    options.credentials));
-  options.tls_verify = command.value("tls-verify") != "false";
+  PullOptions options = image_pull("", command.value("creds"), command.value("tls-verify")).options;
   options.quiet = command.has("quiet");
   fmt::print("{}\n", pull_into_store(context, command.positionals[0], options));
   return 0;

@@ -227,7 +227,7 @@ ContainerRecord create_container(const ParsedCommand& command, Context& context,
       [&](const image::ImageConfig& config) {
         image::check_platform(config, command.positionals[0]);
       },
-      pull_policy(command.value("pull")));
+      image_pull(command.value("pull"), command.value("creds"), command.value("tls-verify")));
   ContainerRecord record;
   record.settings = container_settings(command, image.config);
   auto limits = container_limits(command, context.settings.limit_defaults);

@@ -24,6 +24,20 @@ const std::vector<std::string_view> kLogDrivers = {"journald", "k8s-file", "none
 const std::vector<std::string_view> kPullPolicies = {"missing", "always", "never"};
 const std::vector<std::string_view> kBooleans = {"true", "false"};
 
+OptionSpec creds_option() {
+  return {"creds", 0, K::Text, "USER:PASS", "Credentials for the registry"};
+}
+
+OptionSpec tls_verify_option() {
+  return {"tls-verify",
+          0,
+          K::Choice,
+          "BOOL",
+          "Require https and a valid certificate from the registry (default true); false, as "
+          "always for loopback hosts, skips the check and falls back to http",
+          kBooleans};
+}
+
 std::vector<OptionSpec> run_options() {
   return {
       {"name", 0, K::Text, "NAME", "Name the container"},
@@ -83,6 +97,8 @@ std::vector<OptionSpec> run_options() {
        "Pull a registry's image (docker://HOST:PORT/NAME:TAG) if it is missing (default), "
        "always, or never",
        kPullPolicies},
+      creds_option(),
+      tls_verify_option(),
   };
 }
 
@@ -147,11 +163,8 @@ const std::vector<CommandSpec>& command_table() {
        cmd_load},
       {"pull",
        "Pull an image from a registry and print its id",
-       {{"creds", 0, K::Text, "USER:PASS", "Credentials for the registry"},
-        {"tls-verify", 0, K::Choice, "BOOL",
-         "Require https and a valid certificate (default true); false, as always for loopback "
-         "hosts, skips the check and falls back to http",
-         kBooleans},
+       {creds_option(),
+        tls_verify_option(),
         {"quiet", 'q', K::None, "", "Print only the image id"}},
        {{"IMAGE", K::Image}},
        cmd_pull},

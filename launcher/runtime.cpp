@@ -129,12 +129,19 @@ std::string pull_into_store(const Context& context, const std::string& text,
   return pulled.front().id;
 }
 
-PullPolicy pull_policy(const std::string& value) {
-  if (value == "always") return PullPolicy::Always;
-  if (value == "never") return PullPolicy::Never;
-  return PullPolicy::Missing;
+ImagePull image_pull(const std::string& policy, const std::string& credentials,
+                     const std::string& tls_verify) {
+  ImagePull pull;
+  if (policy == "always") pull.policy = PullPolicy::Always;
+  if (policy == "never") pull.policy = PullPolicy::Never;
+  if (!credentials.empty() && credentials.find(':') == std::string::npos)
+    throw UsageError(
+        fmt::format("--creds {}: expected USER:PASS; a password may be empty (USER:), not left out",
+                    credentials));
+  pull.options.credentials = credentials;
+  pull.options.tls_verify = tls_verify != "false";
+  return pull;
 }
-
 namespace {
 
 image::ImageRecord load_and_report(const Context& context, const image::Reference& reference,
@@ -163,8 +170,8 @@ int in_user_namespace(const Context& context, const std::function<int()>& work) 
 namespace {
 
 image::ImageRecord pulled_record(const Context& context, const std::string& text,
-                                 const image::ImageCheck& check) {
-  std::string id = pull_into_store(context, text, {}, check);
+                                 const image::ImageCheck& check, const PullOptions& options) {
+  std::string id = pull_into_store(context, text, options, check);
   if (auto record = open_image_store(context).find("sha256:" + id)) return *record;
   throw Error(fmt::format("image {} was removed right after it was pulled; pull it again", text));
 }
@@ -179,14 +186,17 @@ std::optional<image::ImageRecord> stored(const image::Store& store, const std::s
 }  // namespace
 
 image::ImageRecord resolve_image(const Context& context, const std::string& text,
-                                 const image::ImageCheck& check, PullPolicy policy) {
+                                 const image::ImageCheck& check, const ImagePull& pull) {
+  PullPolicy policy = pull.policy;
   auto reference = image::parse_reference(text);
   bool from_registry = image::names_registry(reference);
   image::Store store = open_image_store(context);
   if (reference.transport == image::Transport::Store) {
-    if (policy == PullPolicy::Always && from_registry) return pulled_record(context, text, check);
+    if (policy == PullPolicy::Always && from_registry)
+      return pulled_record(context, text, check, pull.options);
     if (auto record = stored(store, text, check)) return *record;
-    if (policy != PullPolicy::Never && from_registry) return pulled_record(context, text, check);
+    if (policy != PullPolicy::Never && from_registry)
+      return pulled_record(context, text, check, pull.options);
     throw UsageError(fmt::format(
         "image {} is not in your store; {}", text,
         from_registry && policy == PullPolicy::Never
@@ -202,7 +212,7 @@ image::ImageRecord resolve_image(const Context& context, const std::string& text
     if (policy == PullPolicy::Never)
       throw UsageError(fmt::format(
           "image {} is not in your store, and --pull=never keeps it from being pulled", text));
-    return pulled_record(context, text, check);
+    return pulled_record(context, text, check, pull.options);
   }
   return load_and_report(context, reference, text, check);
 }

@@ -41,14 +41,21 @@ std::string pull_into_store(const Context& context, const std::string& text,
 // When run and create pull IMAGE, as podman's --pull: if it is not in the store yet, each
 // time, or never.
 enum class PullPolicy { Missing, Always, Never };
-PullPolicy pull_policy(const std::string& value);
+
+struct ImagePull {
+  PullPolicy policy = PullPolicy::Missing;
+  PullOptions options;
+};
+
+// --pull, --creds and --tls-verify of run and create.
+ImagePull image_pull(const std::string& policy, const std::string& credentials,
+                     const std::string& tls_verify);
 
 // Finds IMAGE in the store; a transport reference (oci:, docker-archive:, ...) not yet
 // loaded is loaded first, and a registry's image pulled as `policy` says. Throws Error
 // naming the image and how to get it. `check` sees the image's config first, before a load
 // or pull stores anything.
 image::ImageRecord resolve_image(const Context& context, const std::string& reference,
-                                 const image::ImageCheck& check = {},
-                                 PullPolicy policy = PullPolicy::Missing);
+                                 const image::ImageCheck& check = {}, const ImagePull& pull = {});
 
 }  // namespace roost::cli

@@ -334,6 +334,16 @@ TEST_F(PullWithAuth, BasicCredentialsPull) {
   EXPECT_EQ(echoed.out, "in\n") << echoed.describe();
 }
 
+TEST_F(PullWithAuth, RunPullsWithTheCredentialsItIsGiven) {
+  Outcome refused = run_in(registry_->reference("private:1"), {"true"});
+  EXPECT_EQ(refused.exit_code, 125) << refused.describe();
+  EXPECT_NE(refused.err.find("requires credentials"), std::string::npos) << refused.describe();
+  Outcome echoed =
+      run_in(registry_->reference("private:1"), {"echo", "run"}, {"--creds", "puller:s3cret pass"});
+  EXPECT_EQ(echoed.exit_code, 0) << echoed.describe();
+  EXPECT_EQ(echoed.out, "run\n");
+}
+
 TEST_F(PullWithAuth, NoCredentialsAskForThem) {
   Outcome refused = roost({"pull", registry_->reference("private:1")});
   EXPECT_EQ(refused.exit_code, 125) << refused.describe();
