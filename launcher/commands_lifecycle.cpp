@@ -1,6 +1,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <filesystem>
 #include <optional>
 
 #include <fmt/format.h>
@@ -181,6 +182,17 @@ nlohmann::json config_json(const ContainerRecord& record) {
           {"LogDriver", record.settings.log_driver}};
 }
 
+// The systemd unit whose cgroup holds the container's: its own scope, or the service it
+// was placed in (--cgroups=split, or started as a unit's own command); empty without one.
+std::string unit_of_cgroup(const std::string& cgroup) {
+  std::filesystem::path path(cgroup);
+  for (auto component = path.end(); component != path.begin();) {
+    std::string name = (--component)->string();
+    if (name.ends_with(".scope") || name.ends_with(".service")) return name;
+  }
+  return "";
+}
+
 nlohmann::json inspect_json(const ContainerStore& store, const ContainerRecord& record) {
   return {{"Id", record.id},
           {"Name", record.name},
@@ -191,7 +203,7 @@ nlohmann::json inspect_json(const ContainerStore& store, const ContainerRecord& 
           {"Config", config_json(record)},
           {"State", state_json(record)},
           {"Mounts", mounts_json(record)},
-          {"Scope", record.cgroup.empty() ? "" : fmt::format("roost-{}.scope", record.name)},
+          {"Scope", unit_of_cgroup(record.cgroup)},
           {"IdMappings",
            {{"UidMap", id_map_json(record.plan.maps.uids)},
             {"GidMap", id_map_json(record.plan.maps.gids)}}},

@@ -90,6 +90,7 @@ TEST(Detached, MonitorHasItsOwnScopeExecJoinsTheCgroupAndTheStartersUnitCanStop)
   EXPECT_EQ(cgroup_of(monitor), show(monitor_scope, "ControlGroup"));
   std::string container_cgroup = cgroup_of(pid);
   EXPECT_EQ(container_cgroup, show("roost-detached.scope", "ControlGroup") + "/container");
+  EXPECT_EQ(inspect("detached", ".Scope"), "roost-detached.scope");
   EXPECT_EQ(roost::fs::read_file("/sys/fs/cgroup" + container_cgroup + "/memory.max"),
             std::to_string(64u << 20) + "\n");
 

@@ -342,6 +342,8 @@ TEST(Units, DetachedSplitRunInAUsersOwnUnitStaysInTheService) {
   EXPECT_EQ(roost::fs::read_file(cgroup / "supervisor/cgroup.procs"), main_pid + "\n");
   EXPECT_FALSE(roost::fs::read_file(cgroup / "container/cgroup.procs").empty());
   EXPECT_EQ(roost::fs::read_file(cgroup / "container/pids.max"), "40\n");
+  auto scope = run_roost({"inspect", "--format", "{{.Scope}}", "own-split"});
+  EXPECT_EQ(scope.out, "own-split.service\n") << describe(scope);
   ASSERT_EQ(systemctl({"stop", "own-split.service"}).status, 0);
   EXPECT_EQ(show("own-split.service", "ActiveState"), "inactive") << diagnose("own-split");
   EXPECT_EQ(show("own-split.service", "Result"), "success");
