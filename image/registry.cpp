@@ -396,6 +396,13 @@ std::string RegistryClient::platform_manifest(const Manifest& index) const {
 RegistryImage RegistryClient::image_of(const Manifest& manifest) const {
   RegistryImage image;
   image.manifest_digest = manifest.digest;
+  auto size_of = [&](const json& descriptor) {
+    const json& size = descriptor.value("size", json());
+    if (!size.is_number_unsigned())
+      fail(fmt::format("manifest {} lists blob {} without its size in bytes", manifest.digest,
+                       string_at(descriptor, "digest")));
+    return size.get<uint64_t>();
+  };
   const json& config = manifest.document.value("config", json::object());
   std::string config_type = string_at(config, "mediaType");
   if (config_type != kOciConfig && config_type != kDockerConfig)
@@ -405,9 +412,9 @@ RegistryImage RegistryClient::image_of(const Manifest& manifest) const {
                     manifest.digest, config_type.empty() ? "(none)" : config_type));
   image.config_digest = string_at(config, "digest");
   check_blob_digest(manifest, image.config_digest);
+  image.config_size = size_of(config);
   for (const json& layer : manifest.document.value("layers", json::array())) {
-    RegistryLayer entry{string_at(layer, "digest"), string_at(layer, "mediaType"),
-                        layer.value("size", uint64_t{0})};
+    RegistryLayer entry{string_at(layer, "digest"), string_at(layer, "mediaType"), size_of(layer)};
     if (std::find(kLayerTypes.begin(), kLayerTypes.end(), entry.media_type) == kLayerTypes.end())
       fail(
           fmt::format("layer {} is of type {}, which roost does not support; roost unpacks tar "
@@ -440,14 +447,22 @@ RegistryImage RegistryClient::resolve() {
   return image_of(manifest);
 }
 
-void RegistryClient::fetch_blob(const std::string& digest,
+void RegistryClient::fetch_blob(const std::string& digest, uint64_t size,
                                 const std::filesystem::path& destination) {
   PartialFile file(destination);
   Sha256 hasher;
+  uint64_t received = 0;
   HttpRequest request;
   request.url = path("blobs", digest);
   request.follow_redirects = true;
   request.body_sink = [&](std::string_view chunk) {
+    received += chunk.size();
+    // Without this bound a registry could fill the disk with one endless blob.
+    if (received > size)
+      fail(
+          fmt::format("blob {} is longer than the {} bytes its manifest gives; the registry's "
+                      "copy is corrupt or was changed, and nothing of it was kept",
+                      digest, size));
     hasher.update(chunk.data(), chunk.size());
     file.write(chunk);
   };

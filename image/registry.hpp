@@ -50,6 +50,7 @@ struct RegistryLayer {
 struct RegistryImage {
   std::string manifest_digest;
   std::string config_digest;
+  uint64_t config_size = 0;
   std::vector<RegistryLayer> layers;
 };
 
@@ -64,9 +65,11 @@ class RegistryClient {
   // the manifest for linux on this host's architecture.
   RegistryImage resolve();
 
-  // Streams the blob into `destination`, verifying its sha256 as it arrives; the file
-  // appears only once verified, and nothing is kept on any failure.
-  void fetch_blob(const std::string& digest, const std::filesystem::path& destination);
+  // Streams the blob into `destination`, verifying its sha256 as it arrives and stopping
+  // at the first byte past the `size` its manifest gives; the file appears only once
+  // verified, and nothing is kept on any failure.
+  void fetch_blob(const std::string& digest, uint64_t size,
+                  const std::filesystem::path& destination);
 
  private:
   struct Manifest;

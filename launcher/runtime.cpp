@@ -107,7 +107,10 @@ image::ImageRecord pull_image(const Context& context, const std::string& text,
   auto fetch = [&](const std::string& digest, const std::filesystem::path& destination) {
     bool config = digest == manifest.config_digest;
     say(options, fmt::format("Copying {} {}", config ? "config" : "blob", short_digest(digest)));
-    client.fetch_blob(digest, destination);
+    uint64_t size = manifest.config_size;
+    for (const auto& layer : manifest.layers)
+      if (layer.digest == digest) size = layer.size;
+    client.fetch_blob(digest, size, destination);
   };
   return open_image_store(context).pull(remote, fetch, check);
 }

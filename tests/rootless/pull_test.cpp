@@ -3,13 +3,16 @@
 // every refusal, each leaving nothing in the store.
 
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <fstream>
 #include <memory>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include "tests/rootless/support/fixtures.hpp"
@@ -288,6 +291,68 @@ TEST_F(Pull, UnknownTagIsRefusedWithAHint) {
   expect_refused(
       pull(registry().reference("busybox:2")),
       {registry().reference("busybox:2"), "manifest unknown", "check the name and the tag"});
+}
+
+// A registry that speaks plain http, whose one image has a config of 100 bytes that it
+// serves without end.
+class EndlessBlobRegistry {
+ public:
+  static constexpr size_t kDeclaredSize = 100;
+  static constexpr size_t kMostServed = size_t{256} << 20;
+
+  EndlessBlobRegistry()
+      : server_([this](const std::string& request, int client) { respond(request, client); }) {}
+
+  std::string host() const { return "127.0.0.1:" + std::to_string(server_.port()); }
+  std::string config_digest() const { return "sha256:" + std::string(64, 'a'); }
+  size_t blob_bytes_served() const { return served_; }
+
+ private:
+  static bool send_all(int client, std::string_view data) {
+    while (!data.empty()) {
+      ssize_t n = ::send(client, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+    return true;
+  }
+
+  void respond(const std::string& request, int client) {
+    std::istringstream head(request);
+    std::string method, path;
+    head >> method >> path;
+    if (path.find("/blobs/") != std::string::npos) {
+      send_all(client, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+      std::string chunk(64 << 10, 'x');
+      while (served_ < kMostServed && send_all(client, chunk)) served_ += chunk.size();
+      return;
+    }
+    std::string type = "application/json";
+    std::string body = "{}";
+    if (path.find("/manifests/") != std::string::npos) {
+      type = "application/vnd.oci.image.manifest.v1+json";
+      body = nlohmann::json{{"schemaVersion", 2},
+                            {"mediaType", type},
+                            {"config",
+                             {{"mediaType", "application/vnd.oci.image.config.v1+json"},
+                              {"digest", config_digest()},
+                              {"size", kDeclaredSize}}},
+                            {"layers", nlohmann::json::array()}}
+                 .dump();
+    }
+    send_all(client, "HTTP/1.1 200 OK\r\nContent-Type: " + type + "\r\nContent-Length: " +
+                         std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
+  }
+
+  std::atomic<size_t> served_{0};
+  LoopbackServer server_;
+};
+
+TEST_F(Pull, BlobLongerThanItsManifestSaysIsCutOff) {
+  EndlessBlobRegistry endless;
+  expect_refused(pull("docker://" + endless.host() + "/endless:1"),
+                 {endless.config_digest(), "longer than the 100 bytes its manifest gives"});
+  EXPECT_LT(endless.blob_bytes_served(), EndlessBlobRegistry::kMostServed);
 }
 
 TEST_F(Pull, ConfigThatIsNoContainerImageIsRefused) {

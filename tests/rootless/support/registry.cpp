@@ -164,6 +164,8 @@ LoopbackServer::~LoopbackServer() {
   ::close(listen_fd_);
 }
 
+constexpr char kTlsHandshake = 0x16;
+
 void LoopbackServer::serve() {
   for (;;) {
     int client = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
@@ -174,8 +176,10 @@ void LoopbackServer::serve() {
       ssize_t n = ::read(client, buffer, sizeof buffer);
       if (n <= 0) break;
       request.append(buffer, static_cast<size_t>(n));
+      // A TLS handshake gets what a plain http server gives it: a closed connection.
+      if (request.front() == kTlsHandshake) break;
     }
-    respond_(request, client);
+    if (!request.empty() && request.front() != kTlsHandshake) respond_(request, client);
     ::close(client);
   }
 }
