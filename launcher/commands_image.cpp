@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -270,11 +271,19 @@ int cmd_rmi(const ParsedCommand& command, Context& context) {
   ContainerStore containers(context.settings.data_root, context.settings.runtime_root);
   // Held until the images are gone, so that no container of them is created meanwhile.
   ContainerLock no_creations = containers.lock_creations();
+  // The names each image keeps once the names before it are gone: two of an image's names
+  // in one command delete it as surely as its last name alone.
+  std::map<std::string, image::ImageRecord> left;
   for (const auto& name : command.positionals) {
     auto record = store.find(name);
     if (!record)
       throw UsageError(fmt::format("image {} is not in your store; see 'roost images'", name));
-    refuse_if_used_by_container(containers, *record, name);
+    image::ImageRecord& remaining = left.try_emplace(record->id, *record).first->second;
+    refuse_if_used_by_container(containers, remaining, name);
+    if (removal_deletes_image(remaining, name))
+      remaining.names.clear();
+    else
+      std::erase(remaining.names, image::parse_reference(name).canonical_name());
   }
   return in_user_namespace(context, [&] {
     image::Store inside(context.settings.data_root);

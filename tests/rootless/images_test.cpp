@@ -241,6 +241,19 @@ TEST_F(Images, RmiAndAStartingRunOfTheImageNeverOverlap) {
   EXPECT_EQ(roost({"ps", "-a", "--format", "json"}).out, "[]\n");
 }
 
+TEST_F(Images, RmiOfAllTheNamesOfAnImageInUseAtOnceIsRefused) {
+  std::string image = load_busybox();
+  require_success(roost({"tag", image, "localhost/second:1"}), "tag localhost/second:1");
+  require_success(roost({"create", "--name", "made", image, "true"}), "create made");
+  Outcome refused = roost({"rmi", image, "localhost/second:1"});
+  EXPECT_EQ(refused.exit_code, 125) << refused.describe();
+  EXPECT_EQ(refused.err,
+            "Error: image localhost/second:1 is used by container made; remove the "
+            "container first ('roost rm made')\n");
+  EXPECT_EQ(image_ids().size(), 1u);
+  require_success(roost({"start", "made"}), "start made, its image kept");
+}
+
 TEST_F(Images, RmiOfAnImageInUseNamesTheRemovalThatWorks) {
   std::string image = load_busybox();
   require_success(roost({"create", "--name", "made", image, "true"}), "create made");
