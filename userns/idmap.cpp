@@ -135,6 +135,46 @@ std::optional<uint32_t> to_inside(const IdMap& map, uint32_t outside) {
   return std::nullopt;
 }
 
+namespace {
+
+void add_translation(IdTranslations& translations, const IdMapEntry& from, const IdMapEntry& to) {
+  uint64_t start = std::max(from.outside, to.outside);
+  uint64_t end = std::min(uint64_t{from.outside} + from.count, uint64_t{to.outside} + to.count);
+  if (start >= end) return;
+  translations.push_back({static_cast<uint32_t>(from.inside + (start - from.outside)),
+                          static_cast<uint32_t>(to.inside + (start - to.outside)),
+                          static_cast<uint32_t>(end - start)});
+}
+
+bool continues(const IdTranslation& before, const IdTranslation& next) {
+  return uint64_t{before.from} + before.count == next.from &&
+         uint64_t{before.to} + before.count == next.to;
+}
+
+}  // namespace
+
+IdTranslations translate_ids(const IdMap& from, const IdMap& to) {
+  IdTranslations found;
+  for (const auto& from_entry : from)
+    for (const auto& to_entry : to) add_translation(found, from_entry, to_entry);
+  std::sort(found.begin(), found.end(),
+            [](const IdTranslation& a, const IdTranslation& b) { return a.from < b.from; });
+  IdTranslations joined;
+  for (const auto& translation : found) {
+    if (!joined.empty() && continues(joined.back(), translation))
+      joined.back().count += translation.count;
+    else
+      joined.push_back(translation);
+  }
+  return joined;
+}
+
+bool changes_ids(const IdTranslations& translations) {
+  return std::any_of(
+      translations.begin(), translations.end(),
+      [](const IdTranslation& translation) { return translation.from != translation.to; });
+}
+
 std::string format_for_proc(const IdMap& map) {
   std::string text;
   for (const auto& entry : map)

@@ -42,6 +42,24 @@ std::optional<uint32_t> to_outside(const IdMap& map, uint32_t inside);
 // The inside id that `outside` appears as, if mapped.
 std::optional<uint32_t> to_inside(const IdMap& map, uint32_t outside);
 
+// A run of outside ids as two maps name them inside: `from` under one, `to` under the other.
+struct IdTranslation {
+  uint32_t from = 0;
+  uint32_t to = 0;
+  uint32_t count = 0;
+  bool operator==(const IdTranslation&) const = default;
+};
+using IdTranslations = std::vector<IdTranslation>;
+
+// Every outside id that both maps cover, as `from` names it inside and as `to` does, in
+// runs sorted by their `from` id, a run continuing the one before it joined to it. A file
+// system that shows files written under `to` to a namespace mapped by `from` translates
+// with this.
+IdTranslations translate_ids(const IdMap& from, const IdMap& to);
+
+// Whether some id covered by `translations` has two different names.
+bool changes_ids(const IdTranslations& translations);
+
 // One "INSIDE OUTSIDE COUNT" line per entry ("0 1000 1\n1 100000 65536\n"), as
 // /proc/PID/uid_map takes it in a single write.
 std::string format_for_proc(const IdMap& map);

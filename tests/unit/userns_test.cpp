@@ -359,6 +359,49 @@ TEST(IdMapHelpers, InsideSpanToOutsideAndFormat) {
   EXPECT_EQ(to_outside({{0, 0, kAllIds}}, kAllIds - 1), kAllIds - 1);
 }
 
+std::ostream& operator<<(std::ostream& out, const IdTranslation& t) {
+  return out << "{" << t.from << " " << t.to << " " << t.count << "}";
+}
+
+// The ranges of the rootless test user: one id at 100000, then 65536 at 131072.
+const std::vector<SubidRange> kTwoRanges{{100000, 1}, {131072, 65536}};
+
+TEST(TranslateIds, KeepIdFilesShowAsTheFullMapWroteThem) {
+  auto full = plan_map(MapMode::Full, 70000, kTwoRanges);
+  auto keep_id = plan_map(MapMode::KeepId, 70000, kTwoRanges);
+  auto translations = translate_ids(keep_id, full);
+  EXPECT_EQ(translations, (IdTranslations{{0, 1, 65537}, {70000, 0, 1}}));
+  EXPECT_TRUE(changes_ids(translations));
+}
+
+TEST(TranslateIds, CallerInsideTheRangesSplitsThem) {
+  std::vector<SubidRange> ranges{{100000, 65536}};
+  auto full = plan_map(MapMode::Full, 1000, ranges);
+  auto keep_id = plan_map(MapMode::KeepId, 1000, ranges);
+  EXPECT_EQ(translate_ids(keep_id, full),
+            (IdTranslations{{0, 1, 1000}, {1000, 0, 1}, {1001, 1001, 64536}}));
+  EXPECT_EQ(translate_ids(full, keep_id),
+            (IdTranslations{{0, 1000, 1}, {1, 0, 1000}, {1001, 1001, 64536}}));
+}
+
+TEST(TranslateIds, SameMapChangesNothing) {
+  auto full = plan_map(MapMode::Full, 70000, kTwoRanges);
+  auto translations = translate_ids(full, full);
+  EXPECT_EQ(translations, (IdTranslations{{0, 0, 65538}}));
+  EXPECT_FALSE(changes_ids(translations));
+  IdMap host{{0, 0, kAllIds}};
+  EXPECT_EQ(translate_ids(host, host), (IdTranslations{{0, 0, kAllIds}}));
+}
+
+TEST(TranslateIds, OnlyIdsBothMapsCoverAreTranslated) {
+  auto full = plan_map(MapMode::Full, 70000, kTwoRanges);
+  auto single = plan_map(MapMode::Single, 70000, {});
+  auto translations = translate_ids(single, full);
+  EXPECT_EQ(translations, (IdTranslations{{0, 0, 1}}));
+  EXPECT_FALSE(changes_ids(translations));
+  EXPECT_EQ(translate_ids({}, full), IdTranslations{});
+}
+
 // ---- planning for a caller ----------------------------------------------------------
 
 class PlanFor : public ::testing::Test {
