@@ -1,12 +1,14 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
+#include <optional>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -90,9 +92,53 @@ std::vector<std::filesystem::path> lower_dirs(const image::Store& store,
   return dirs;
 }
 
-ContainerPlan make_plan(const ParsedCommand& command, const Context& context,
-                        const image::ImageRecord& image) {
+std::string userns_mode(const ParsedCommand& command, const Context& context) {
+  return command.value("userns", context.settings.userns);
+}
+
+// "uid 70000 lies beyond the 65538 uids your image store maps" when the caller's own id, as the
+// container's map names it, has no id under the storage map.
+std::optional<std::string> unstorable_own_id(const userns::IdMap& map,
+                                             const userns::IdMap& storage_map, uint32_t own_id,
+                                             const char* kind) {
+  auto inside = userns::to_inside(map, own_id);
+  if (!inside || userns::to_outside(storage_map, *inside)) return std::nullopt;
+  return fmt::format("{} {} lies beyond the {} {}s your image store maps", kind, *inside,
+                     userns::inside_span(storage_map), kind);
+}
+
+// A caller whose own id is larger than its subordinate ranges' size keeps that id under
+// keep-id, but the storage map has none such: fuse-overlayfs has no stored owner for what
+// that id creates and stores it under the overflow id instead.
+void warn_if_caller_cannot_own_files(const ContainerPlan& plan, const std::string& mode) {
+  std::vector<std::string> unstorable;
+  for (auto id : {unstorable_own_id(plan.maps.uids, plan.storage_maps.uids, ::getuid(), "uid"),
+                  unstorable_own_id(plan.maps.gids, plan.storage_maps.gids, ::getgid(), "gid")})
+    if (id) unstorable.push_back(*id);
+  if (unstorable.empty()) return;
+  spdlog::warn(
+      "--userns {}: your {}; files you create in the container's own filesystem get another "
+      "owner there and may then not be writable to you; keep them in a volume (-v)",
+      mode, fmt::join(unstorable, " and "));
+}
+
+// Decided before the image is resolved, so that a map the storage driver cannot serve is
+// refused before an archive is loaded.
+ContainerPlan plan_storage(const ParsedCommand& command, const Context& context) {
   ContainerPlan plan;
+  plan.storage_driver = context.settings.storage_driver;
+  auto mode = userns_mode(command, context);
+  plan.maps = caller_maps(context, mode);
+  // Every other map is the storage map or agrees with it on the ids both map, and needs
+  // none planned: --userns single works without subordinate ids.
+  plan.storage_maps = mode == "keep-id" ? storage_maps(context) : plan.maps;
+  check_storage_driver(plan, mode);
+  if (stored_owners_shift(plan)) warn_if_caller_cannot_own_files(plan, mode);
+  return plan;
+}
+
+ContainerPlan make_plan(const ParsedCommand& command, const Context& context,
+                        const image::ImageRecord& image, ContainerPlan plan) {
   plan.image_name = command.positionals[0];
   plan.image_id = image.id;
   describe_process(command, image, plan);
@@ -101,10 +147,7 @@ ContainerPlan make_plan(const ParsedCommand& command, const Context& context,
   add_mounts(command, plan);
   if (plan.read_only) add_read_only_tmpfs(plan);
   plan.lower_dirs = lower_dirs(open_image_store(context), image.layers);
-  plan.storage_driver = context.settings.storage_driver;
-  auto userns_mode = command.value("userns", context.settings.userns);
-  plan.maps = caller_maps(context, userns_mode);
-  if (userns_mode == "keep-id" && !command.has("user"))
+  if (userns_mode(command, context) == "keep-id" && !command.has("user"))
     plan.user = fmt::format("{}:{}", ::getuid(), ::getgid());
   return plan;
 }
@@ -222,6 +265,7 @@ void require_image_kept(const Context& context, const image::ImageRecord& image,
 ContainerRecord create_container(const ParsedCommand& command, Context& context,
                                  const ContainerStore& store) {
   check_name(command.value("name"));
+  auto storage = plan_storage(command, context);
   auto image = resolve_image(
       context, command.positionals[0],
       [&](const image::ImageConfig& config) {
@@ -233,7 +277,7 @@ ContainerRecord create_container(const ParsedCommand& command, Context& context,
   auto limits = container_limits(command, context.settings.limit_defaults);
   record.settings.limits = limits.values;
   naming_configured_limits(limits, [&] { plan_scope(record.settings); });
-  auto plan = make_plan(command, context, image);
+  auto plan = make_plan(command, context, image, std::move(storage));
   auto env = environment_input(command);
   plan.env = environment(env, image, plan);
   record.name = command.value("name");

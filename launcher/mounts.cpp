@@ -140,6 +140,27 @@ std::string overlay_options(const ContainerPlan& plan, bool kernel) {
   return kernel ? options + ",userxattr" : options;
 }
 
+// fuse-overlayfs's ID:MAPPED-ID:COUNT triples, joined by ':'.
+std::string fuse_mapping(const userns::IdTranslations& translations) {
+  std::string text;
+  for (const auto& translation : translations)
+    text += fmt::format("{}{}:{}:{}", text.empty() ? "" : ":", translation.from, translation.to,
+                        translation.count);
+  return text;
+}
+
+// fuse-overlayfs runs in the container's namespace and reads stored owners as its map
+// names them; it shows each as the storage map names it (the image's own owner) and
+// stores a new owner the other way round. Ids it has no translation for read as the
+// overflow id, so none is given unless some owner shifts.
+std::string fuse_overlay_options(const ContainerPlan& plan) {
+  auto options = overlay_options(plan, false);
+  if (!stored_owners_shift(plan)) return options;
+  auto translations = stored_owner_translations(plan);
+  return options + fmt::format(",uidmapping={},gidmapping={}", fuse_mapping(translations.uids),
+                               fuse_mapping(translations.gids));
+}
+
 // Layer directories are named relative to their parent so that many layers fit in
 // the page-sized mount option string.
 void enter_layers_directory(const ContainerPlan& plan) {
@@ -179,7 +200,7 @@ void mount_fuse_overlay(const ContainerPlan& plan) {
         "open /dev/fuse for fuse-overlayfs (it must be readable and writable by you; a "
         "distribution sets it to mode 0666)");
   auto program = find_program("fuse-overlayfs");
-  auto result = process::run({program, "-o", overlay_options(plan, false), plan.rootfs.string()});
+  auto result = process::run({program, "-o", fuse_overlay_options(plan), plan.rootfs.string()});
   if (result.exit_status != 0)
     throw Error(fmt::format("fuse-overlayfs on {} {}: {}", plan.rootfs.string(),
                             process::describe_status(result.exit_status), result.error_output));
@@ -270,23 +291,44 @@ UniqueFd open_rootfs(const ContainerPlan& plan) {
   return root;
 }
 
-}  // namespace
-
-// The upper directory was made by the caller, who is not root inside under keep-id, and
-// "/" must belong to the container's root.
+// The upper directory is the container's "/", made by the caller, and belongs to the
+// container's root as stored: the caller itself, however the container's map names it.
 void give_upper_to_container_root(const ContainerPlan& plan) {
+  auto stored_root = [](const userns::IdMap& map, const userns::IdMap& storage_map) {
+    auto outside = userns::to_outside(storage_map, 0);
+    return outside ? userns::to_inside(map, *outside).value_or(0) : 0;
+  };
+  uid_t uid = stored_root(plan.maps.uids, plan.storage_maps.uids);
+  gid_t gid = stored_root(plan.maps.gids, plan.storage_maps.gids);
   for (const auto& dir : {plan.upper_dir, plan.work_dir})
-    if (::chown(dir.c_str(), 0, 0) < 0)
+    if (::chown(dir.c_str(), uid, gid) < 0)
       throw_errno(fmt::format("give {} to the container's root", dir.string()));
 }
+
+// The kernel's overlayfs shows stored owners as the container's map reads them, so a
+// container whose stored owners shift gets fuse-overlayfs.
+bool kernel_overlay_may_serve(const ContainerPlan& plan) {
+  if (plan.storage_driver == "fuse-overlayfs") return false;
+  if (!stored_owners_shift(plan)) return true;
+  if (plan.storage_driver == "overlay")
+    throw Error(
+        "--storage-driver overlay cannot show the image's file owners under this container's "
+        "id map; create the container again with --storage-driver fuse-overlayfs");
+  spdlog::debug(
+      "storage driver auto: fuse-overlayfs, as this container's id map (keep-id) names stored "
+      "owners otherwise than the image does and the kernel's overlayfs cannot translate them");
+  return false;
+}
+
+}  // namespace
 
 bool mount_rootfs(const ContainerPlan& plan) {
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0)
     throw_errno("make the container's mounts private");
   give_upper_to_container_root(plan);
   enter_layers_directory(plan);
-  bool kernel = plan.storage_driver != "fuse-overlayfs" &&
-                try_kernel_overlay(plan, plan.storage_driver == "overlay");
+  bool kernel =
+      kernel_overlay_may_serve(plan) && try_kernel_overlay(plan, plan.storage_driver == "overlay");
   if (!kernel) mount_fuse_overlay(plan);
   spdlog::debug("storage driver {} (asked: {}) mounted the rootfs on {}",
                 kernel ? "overlay" : "fuse-overlayfs", plan.storage_driver, plan.rootfs.string());

@@ -271,6 +271,25 @@ BindMount parse_volume(const std::string& value, const std::filesystem::path& cw
   return bind;
 }
 
+OwnerTranslations stored_owner_translations(const ContainerPlan& plan) {
+  return {userns::translate_ids(plan.maps.uids, plan.storage_maps.uids),
+          userns::translate_ids(plan.maps.gids, plan.storage_maps.gids)};
+}
+
+bool stored_owners_shift(const ContainerPlan& plan) {
+  auto translations = stored_owner_translations(plan);
+  return userns::changes_ids(translations.uids) || userns::changes_ids(translations.gids);
+}
+
+void check_storage_driver(const ContainerPlan& plan, const std::string& userns_mode) {
+  if (plan.storage_driver != "overlay" || !stored_owners_shift(plan)) return;
+  throw UsageError(fmt::format(
+      "--storage-driver overlay cannot run a container with --userns {}: the kernel's overlayfs "
+      "cannot show the image's file owners under that id map; use --storage-driver "
+      "fuse-overlayfs or auto (or [storage] driver in config.toml)",
+      userns_mode));
+}
+
 TmpfsMount parse_tmpfs(const std::string& value) {
   TmpfsMount mount;
   auto colon = value.find(':');

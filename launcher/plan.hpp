@@ -56,6 +56,10 @@ struct ContainerPlan {
   bool new_network = false;
   struct winsize terminal_size = {};
   userns::Maps maps;
+  // The maps the image store was written under. Where they name owners otherwise than
+  // `maps` (keep-id), fuse-overlayfs translates, so that the container sees the owners
+  // the image has and its new files are stored as under the default map.
+  userns::Maps storage_maps;
   // A delegated systemd scope for the container (pid filled in by the monitor); none
   // where the host cannot make one and no limit was asked for, or with --cgroups=disabled.
   std::optional<cgroups::ScopeRequest> scope;
@@ -99,6 +103,22 @@ TmpfsMount parse_tmpfs(const std::string& value);
 // With --read-only, /tmp, /var/tmp and /run stay writable as podman keeps them (its
 // --read-only-tmpfs): a tmpfs on each that no -v or --tmpfs of the user covers.
 void add_read_only_tmpfs(ContainerPlan& plan);
+
+// Stored owners as the container's namespace reads them (`from`) and as the image has
+// them (`to`).
+struct OwnerTranslations {
+  userns::IdTranslations uids;
+  userns::IdTranslations gids;
+};
+OwnerTranslations stored_owner_translations(const ContainerPlan& plan);
+
+// Whether the container's namespace reads some stored owner otherwise than the image has it.
+bool stored_owners_shift(const ContainerPlan& plan);
+
+// The kernel's overlayfs shows stored owners as the container's namespace reads them: it
+// cannot serve a container whose stored owners shift. Throws UsageError naming the driver
+// and `userns_mode` when the plan asks for it all the same.
+void check_storage_driver(const ContainerPlan& plan, const std::string& userns_mode);
 
 inline constexpr const char* kDefaultPath =
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

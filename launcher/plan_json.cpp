@@ -52,6 +52,16 @@ std::vector<std::filesystem::path> paths_from_json(const json& saved) {
   return paths;
 }
 
+// A plan saved without the store's maps shows stored owners as its own maps read them.
+void storage_maps_from_json(const json& saved, ContainerPlan& plan) {
+  if (!saved.contains("storage_uid_map")) {
+    plan.storage_maps = plan.maps;
+    return;
+  }
+  plan.storage_maps.uids = map_from_json(saved.at("storage_uid_map"));
+  plan.storage_maps.gids = map_from_json(saved.at("storage_gid_map"));
+}
+
 }  // namespace
 
 json plan_to_json(const ContainerPlan& plan) {
@@ -79,6 +89,8 @@ json plan_to_json(const ContainerPlan& plan) {
       {"new_network", plan.new_network},
       {"uid_map", map_to_json(plan.maps.uids)},
       {"gid_map", map_to_json(plan.maps.gids)},
+      {"storage_uid_map", map_to_json(plan.storage_maps.uids)},
+      {"storage_gid_map", map_to_json(plan.storage_maps.gids)},
   };
 }
 
@@ -106,6 +118,7 @@ ContainerPlan plan_from_json(const json& saved) {
     plan.new_network = saved.at("new_network").get<bool>();
     plan.maps.uids = map_from_json(saved.at("uid_map"));
     plan.maps.gids = map_from_json(saved.at("gid_map"));
+    storage_maps_from_json(saved, plan);
     return plan;
   } catch (const json::exception& error) {
     throw Error(fmt::format("read the saved plan: {}", error.what()));

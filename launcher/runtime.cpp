@@ -166,8 +166,13 @@ userns::Maps caller_maps(const Context& context, const std::string& mode) {
   return userns::plan_caller_maps(request);
 }
 
+userns::Maps storage_maps(const Context& context) {
+  const auto& mode = context.settings.userns;
+  return caller_maps(context, mode == "keep-id" ? "auto" : mode);
+}
+
 int in_user_namespace(const Context& context, const std::function<int()>& work) {
-  return userns::run_as_mapped_root(caller_maps(context, context.settings.userns), work);
+  return userns::run_as_mapped_root(storage_maps(context), work);
 }
 
 namespace {

@@ -9,11 +9,16 @@ namespace roost::cli {
 // The id maps this user gets for `mode` (--userns value or the configured default).
 userns::Maps caller_maps(const Context& context, const std::string& mode);
 
+// The maps under which layers are unpacked and containers' files removed: those of the
+// configured --userns mode, keep-id taken as auto. A keep-id container thus finds its
+// image stored as under the default map and sees the image's owners through fuse-overlayfs.
+userns::Maps storage_maps(const Context& context);
+
 // The user's image store; when its directory cannot be made, the error says it is the
 // store and how to put it elsewhere.
 image::Store open_image_store(const Context& context);
 
-// Runs `work` as root of a fresh user namespace with the caller's full maps, where
+// Runs `work` as root of a fresh user namespace with the storage maps, where
 // layer files can be created and deleted with their owners; returns its status.
 int in_user_namespace(const Context& context, const std::function<int()>& work);
 

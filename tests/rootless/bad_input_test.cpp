@@ -143,6 +143,18 @@ TEST_F(BadInputTest, StopTimeOutOfRangeIsNamed) {
   EXPECT_EQ(listed.out, "keep created\n") << listed.describe();
 }
 
+// The kernel's overlayfs cannot show the image's owners under keep-id's map.
+TEST_F(BadInputTest, KernelOverlayWithKeepIdIsRefused) {
+  for (const char* command : {"run", "create"})
+    expect_refused_and_nothing_changed(
+        roost({"--storage-driver", "overlay", command, "--userns", "keep-id", image(), "true"}),
+        {"--storage-driver overlay", "--userns keep-id", "use --storage-driver fuse-overlayfs"});
+  write_file(installation().home() / ".config/roost/config.toml",
+             "[storage]\ndriver = \"overlay\"\n[containers]\nuserns = \"keep-id\"\n");
+  expect_refused_and_nothing_changed(roost({"run", "--rm", image(), "true"}),
+                                     {"overlay", "keep-id", "fuse-overlayfs"});
+}
+
 TEST_F(BadInputTest, EmptyNameRemovesNothing) {
   for (std::vector<std::string> args :
        {std::vector<std::string>{"rm", ""}, std::vector<std::string>{"rm", "-f", ""}}) {

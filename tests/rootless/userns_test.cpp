@@ -170,6 +170,130 @@ TEST_F(Userns, KeepIdWithAUidAboveTheRangeSizeLeavesAGapNotANegativeExtent) {
       << seen.out;
 }
 
+// Busybox plus /owners/root, /owners/app and /owners/other, owned (uid and gid alike) by
+// 0, 1000 and 1001 of the image.
+ImageSpec image_with_owners() {
+  ImageSpec spec =
+      busybox_plus({{TarEntry::directory("owners"), TarEntry::file("owners/root", "r\n"),
+                     TarEntry::file("owners/app", "a\n").owned_by(1000, 1000),
+                     TarEntry::file("owners/other", "o\n").owned_by(1001, 1001)}});
+  spec.name = "localhost/owners:1";
+  return spec;
+}
+
+constexpr const char* kShowOwners =
+    "stat -c '%u:%g %n' / /bin /etc /owners/root /owners/app /owners/other";
+constexpr const char* kImageOwners =
+    "0:0 /\n0:0 /bin\n0:0 /etc\n0:0 /owners/root\n1000:1000 /owners/app\n1001:1001 "
+    "/owners/other\n";
+
+std::string caller_ids() {
+  return std::to_string(::getuid()) + ":" + std::to_string(::getgid());
+}
+
+class KeepIdOnDriver : public Userns, public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(KeepIdOnDriver, ShowsTheImagesOwnersAndTheCallerAsItself) {
+  std::string image = load(image_with_owners());
+  Outcome seen =
+      roost({"--log-level", "debug", "--storage-driver", GetParam(), "run", "--rm", "--userns",
+             "keep-id", image, "sh", "-c", std::string(kShowOwners) + "; echo $(id -u):$(id -g)"});
+  ASSERT_EQ(seen.exit_code, 0) << seen.describe();
+  EXPECT_EQ(seen.out, kImageOwners + caller_ids() + "\n");
+  if (GetParam() == "auto") {
+    EXPECT_NE(seen.err.find("storage driver auto: fuse-overlayfs"), std::string::npos)
+        << "the debug log should say why auto took fuse-overlayfs\n"
+        << seen.describe();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Drivers, KeepIdOnDriver, ::testing::Values("auto", "fuse-overlayfs"),
+                         [](const auto& info) { return info.param == "auto" ? "Auto" : "Fuse"; });
+
+// The same files made under keep-id and under the default map, as the host stores them.
+struct StoredOwner {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  bool operator==(const StoredOwner&) const = default;
+};
+
+class KeepId : public Userns {
+ protected:
+  std::string container_id(const std::string& name) {
+    return require_success(roost({"inspect", "--format", "{{.Id}}", name}), "inspect")
+        .out.substr(0, 64);
+  }
+
+  StoredOwner stored_owner(const std::string& name, const std::string& path) {
+    fs::path file = roost_root() / "containers" / container_id(name) / "upper" / path;
+    struct stat st;
+    if (::lstat(file.c_str(), &st) < 0) throw std::runtime_error("no " + file.string());
+    return {st.st_uid, st.st_gid};
+  }
+};
+
+TEST_F(KeepId, FilesOfTheContainersRootAreStoredAsUnderTheDefaultMap) {
+  std::string image = load(image_with_owners());
+  std::string make =
+      "touch /by-root /by-app && chown 1000:1001 /by-app && echo x >> /owners/app && "
+      "stat -c '%u:%g %n' /by-root /by-app /owners/app";
+  std::string expected = "0:0 /by-root\n1000:1001 /by-app\n1000:1000 /owners/app\n";
+  installation().remember_container("keep");
+  installation().remember_container("default");
+  Outcome keep =
+      roost({"run", "--name", "keep", "--userns", "keep-id", "-u", "0:0", image, "sh", "-c", make});
+  ASSERT_EQ(keep.exit_code, 0) << keep.describe();
+  EXPECT_EQ(keep.out, expected);
+  Outcome usual = roost({"run", "--name", "default", image, "sh", "-c", make});
+  ASSERT_EQ(usual.exit_code, 0) << usual.describe();
+  EXPECT_EQ(usual.out, expected);
+  EXPECT_EQ(stored_owner("keep", "by-root"), (StoredOwner{::getuid(), ::getgid()}));
+  for (const char* path : {"by-root", "by-app", "owners/app"})
+    EXPECT_EQ(stored_owner("keep", path), stored_owner("default", path)) << path;
+  Outcome again = roost({"start", "-a", "keep"});
+  EXPECT_EQ(again.exit_code, 0) << again.describe();
+  EXPECT_EQ(again.out, expected) << "a second start of the keep-id container";
+  require_success(roost({"rm", "keep", "default"}), "rm");
+  std::error_code error;
+  EXPECT_TRUE(fs::is_empty(roost_root() / "containers", error)) << error.message();
+}
+
+TEST_F(KeepId, FilesOfTheCallerInAVolumeAreTheCallers) {
+  std::string image = load(image_with_owners());
+  fs::create_directories(scratch("volume"));
+  Outcome seen = run_in(image, {"sh", "-c", "touch /volume/mine && stat -c %u:%g /volume/mine"},
+                        {"--userns", "keep-id", "-v", scratch("volume").string() + ":/volume"});
+  ASSERT_EQ(seen.exit_code, 0) << seen.describe();
+  EXPECT_EQ(seen.out, caller_ids() + "\n");
+  EXPECT_GT(::getuid(), 65538u) << "this case needs a caller uid above its subordinate ids "
+                                   "(scripts/setup gives roost-test uid 70000)";
+  EXPECT_NE(seen.err.find("--userns keep-id: your uid " + std::to_string(::getuid()) +
+                          " lies beyond the 65538 uids your image store maps"),
+            std::string::npos)
+      << "the caller should be told that its files belong in a volume\n"
+      << seen.describe();
+  EXPECT_NE(seen.err.find("keep them in a volume (-v)"), std::string::npos) << seen.describe();
+  struct stat st;
+  ASSERT_EQ(::stat(scratch("volume/mine").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, ::getuid());
+  EXPECT_EQ(st.st_gid, ::getgid());
+}
+
+// A store loaded while keep-id is the configured default still holds the image as the
+// default map names its owners, so that a container under either map sees them.
+TEST_F(KeepId, ConfiguredAsTheDefaultItLeavesTheStoreUnderTheDefaultMap) {
+  write_file(installation().home() / ".config/roost/config.toml",
+             "[containers]\nuserns = \"keep-id\"\n");
+  std::string image = load(image_with_owners());
+  Outcome keep = run_in(image, {"sh", "-c", std::string(kShowOwners) + "; id -u"});
+  ASSERT_EQ(keep.exit_code, 0) << keep.describe();
+  EXPECT_EQ(keep.out, kImageOwners + std::to_string(::getuid()) + "\n");
+  Outcome usual =
+      run_in(image, {"sh", "-c", std::string(kShowOwners) + "; id -u"}, {"--userns", "auto"});
+  ASSERT_EQ(usual.exit_code, 0) << usual.describe();
+  EXPECT_EQ(usual.out, kImageOwners + std::string("0\n"));
+}
+
 // Busybox plus /srv and /srv/run, owned by uid and gid 1000 of the image and closed to
 // others, as an application's files often are.
 ImageSpec image_with_private_srv() {

@@ -299,3 +299,47 @@ TEST(Identity, ImageUserOutOfRangeIsNamed) {
                  "user 4294967296: uid 4294967296 is out of range; use a uid from 0 to 2147483647");
   }
 }
+
+namespace {
+
+// The rootless test user's maps: uid 70000 with one subordinate id at 100000 and 65536 at
+// 131072; the storage map is the default one.
+roost::cli::ContainerPlan keep_id_plan(const std::string& driver) {
+  roost::cli::ContainerPlan plan;
+  plan.storage_driver = driver;
+  roost::userns::IdMap keep_id{{0, 100000, 1}, {1, 131072, 65536}, {70000, 70000, 1}};
+  roost::userns::IdMap full{{0, 70000, 1}, {1, 100000, 1}, {2, 131072, 65536}};
+  plan.maps = {keep_id, keep_id};
+  plan.storage_maps = {full, full};
+  return plan;
+}
+
+}  // namespace
+
+TEST(StoredOwners, KeepIdShiftsThemAndTheDefaultMapDoesNot) {
+  auto plan = keep_id_plan("auto");
+  EXPECT_TRUE(roost::cli::stored_owners_shift(plan));
+  auto translations = roost::cli::stored_owner_translations(plan);
+  ASSERT_EQ(translations.uids.size(), 2u);
+  EXPECT_EQ(translations.uids[1].from, 70000u);
+  EXPECT_EQ(translations.uids[1].to, 0u);
+  plan.maps = plan.storage_maps;
+  EXPECT_FALSE(roost::cli::stored_owners_shift(plan));
+}
+
+TEST(StoredOwners, KernelOverlayIsRefusedOnlyWhereOwnersShift) {
+  try {
+    roost::cli::check_storage_driver(keep_id_plan("overlay"), "keep-id");
+    FAIL();
+  } catch (const roost::UsageError& error) {
+    std::string message = error.what();
+    EXPECT_NE(message.find("--storage-driver overlay"), std::string::npos) << message;
+    EXPECT_NE(message.find("--userns keep-id"), std::string::npos) << message;
+    EXPECT_NE(message.find("use --storage-driver fuse-overlayfs"), std::string::npos) << message;
+  }
+  for (const char* driver : {"auto", "fuse-overlayfs"})
+    EXPECT_NO_THROW(roost::cli::check_storage_driver(keep_id_plan(driver), "keep-id")) << driver;
+  auto usual = keep_id_plan("overlay");
+  usual.maps = usual.storage_maps;
+  EXPECT_NO_THROW(roost::cli::check_storage_driver(usual, "auto"));
+}
