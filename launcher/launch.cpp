@@ -56,19 +56,23 @@ void write_etc_files(const ContainerPlan& plan, const std::string& name) {
   write_etc_file(plan.etc_dir / "resolv.conf", resolv_conf_content(plan.new_network));
 }
 
-// A foreground run is logged where the log outlives it: in the journal (unless roost's
-// stdout is the journal already, as under a service), in a log file unless --rm
-// removes the file with the container. Without a log the container writes straight to
-// roost's stdout and stderr, with no copy in between.
+// A foreground run is logged where the log outlives it: in the journal, or in a log
+// file unless --rm removes the file with the container. Without a log the container
+// writes straight to roost's stdout and stderr, with no copy in between.
 std::optional<ContainerLog> foreground_log(const ContainerStore& store,
                                            const ContainerRecord& record) {
   const auto& driver = record.settings.log_driver;
   if (driver == "none" || (driver == "k8s-file" && record.remove_on_exit)) return std::nullopt;
-  if (driver == "journald" && stdout_is_journal()) {
-    spdlog::debug("the output is not logged twice: roost's stdout goes to the journal already");
-    return std::nullopt;
-  }
   return container_log(store, record);
+}
+
+// Under a service whose stdout is the journal, a copy through that stream would log each
+// line twice, once without the container's fields; the entries roost sends itself belong
+// to the service too, as roost runs in its cgroup.
+bool log_replaces_output(const ContainerRecord& record) {
+  if (record.settings.log_driver != "journald" || !stdout_is_journal()) return false;
+  spdlog::debug("the output goes to the journal with the container's fields, not through stdout");
+  return true;
 }
 
 void report_outcome(const ContainerRecord& record, const ContainerExit& exit) {
@@ -194,6 +198,7 @@ int run_attached(const Context& context, const ContainerStore& store, const Cont
   io.end_with_monitor = true;
   auto log = foreground_log(store, record);
   if (log) io.log = [&](Stream stream, std::string_view data) { log->write(stream, data); };
+  io.log_replaces_output = log && log_replaces_output(record);
   io.record_start = [&](const ProcessIdentity& process, const std::string& cgroup) {
     ContainerRecord running = record;
     mark_running(running, process, cgroup, false);

@@ -101,8 +101,9 @@ struct CapturePipes {
 };
 
 // The log first: what roost could not show is still kept.
-OutputSink foreground_sink(const OutputSink& log) {
+OutputSink foreground_sink(const OutputSink& log, bool log_replaces_output) {
   if (!log) return write_to_stdout;
+  if (log_replaces_output) return log;
   return [&log](Stream stream, std::string_view data) {
     log(stream, data);
     if (stream == Stream::Stdout)
@@ -227,7 +228,7 @@ ContainerExit monitor_until_exit(const ContainerPlan& plan, const MonitorIo& io,
     // Without -i nothing typed is passed on, so Ctrl-C must reach roost as SIGINT,
     // which is forwarded.
     RawTerminal raw(container.terminal && !io.capture ? STDIN_FILENO : -1, !plan.interactive);
-    OutputSink sink = io.capture ? io.sink : foreground_sink(io.log);
+    OutputSink sink = io.capture ? io.sink : foreground_sink(io.log, io.log_replaces_output);
     int status = relay_until_exit(
         container.pid, container.pidfd, ends, sink, [&] { oom->update(); }, oom ? oom->fd() : -1);
     if (result.started) result.status = status;

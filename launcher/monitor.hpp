@@ -42,6 +42,8 @@ struct MonitorIo {
   // Foreground with a log: the container's output goes through roost (its terminal, or
   // pipes in place of roost's stdout and stderr) and is copied here as well.
   OutputSink log;
+  // The log is where the output goes, with no copy to roost's stdout and stderr.
+  bool log_replaces_output = false;
   // Called with the first process's identity and cgroup once it sits in its namespaces
   // and cgroup, before it may run anything: a start recorded only after the exec is lost
   // when roost dies in between, and the container's record would stay "created".
