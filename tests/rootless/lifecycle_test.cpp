@@ -305,11 +305,13 @@ TEST_F(Lifecycle, AnEndedRmOptionContainerDoesNotHoldItsName) {
 }
 
 // Kills the monitor and the container of a detached container, as a crash would.
+// Returns once both are gone: a monitor still dying would show the container as stopping.
 void kill_monitor_and_container(const json& state) {
   pid_t pid = state["Process"]["Pid"].get<pid_t>();
-  ASSERT_EQ(::kill(state["Monitor"]["Pid"].get<pid_t>(), SIGKILL), 0);
+  pid_t monitor = state["Monitor"]["Pid"].get<pid_t>();
+  ASSERT_EQ(::kill(monitor, SIGKILL), 0);
   ASSERT_EQ(::kill(pid, SIGKILL), 0);
-  ASSERT_TRUE(eventually([&] { return !process_exists(pid); }));
+  ASSERT_TRUE(eventually([&] { return !process_exists(pid) && !process_exists(monitor); }));
 }
 
 TEST_F(Lifecycle, RmOptionContainerLeftStoppedByACrashFreesItsName) {
