@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -23,6 +24,8 @@ namespace roost::image {
 namespace {
 
 constexpr size_t kBlockSize = 1 << 20;
+// Manifests, configs and indexes are far smaller; layers are mostly larger.
+constexpr la_int64_t kDeferAbove = 1 << 20;
 
 using Components = std::vector<std::string>;
 
@@ -56,6 +59,7 @@ class ArchiveReader {
   }
 
   const std::string& name() const { return name_; }
+  bool compressed() const { return archive_filter_code(archive_.get(), 0) != ARCHIVE_FILTER_NONE; }
 
   [[noreturn]] void fail(std::string_view operation) const {
     const char* text = archive_error_string(archive_.get());
@@ -122,22 +126,49 @@ void write_all(int fd, const char* data, size_t size, const std::string& name) {
   }
 }
 
-void extract_file(ArchiveReader& reader, int root_fd, const Components& path,
-                  FileDigests& digests) {
+std::string copy_data(ArchiveReader& reader, int fd, const std::string& name) {
+  Sha256 hasher;
+  std::vector<char> buffer(kBlockSize);
+  while (size_t n = reader.read_data(buffer.data(), buffer.size())) {
+    hasher.update(buffer.data(), n);
+    write_all(fd, buffer.data(), n, name);
+  }
+  return hasher.digest();
+}
+
+using Placeholders = std::unordered_map<ino_t, uint64_t>;
+
+// What one pass over the archive has written so far.
+struct Extracted {
+  FileDigests digests;
+  Placeholders* placeholders = nullptr;  // null: every file is written whole
+  uint64_t index = 0;                    // of the current entry
+};
+
+bool worth_deferring(const Extracted& extracted, archive_entry* entry) {
+  return extracted.placeholders != nullptr && archive_entry_size_is_set(entry) != 0 &&
+         archive_entry_size(entry) > kDeferAbove;
+}
+
+// A deferred file's data is left for the next header read, which skips it (seeking
+// where the archive is an uncompressed regular file).
+void extract_file(ArchiveReader& reader, archive_entry* entry, int root_fd, const Components& path,
+                  Extracted& extracted) {
   UniqueFd parent = open_directory(root_fd, path, path.size() - 1, true, reader.name());
   clear_leaf(parent.get(), path.back(), reader.name());
   UniqueFd file(::openat(parent.get(), path.back().c_str(),
                          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!file) throw_errno(fmt::format("archive {}: create {}", reader.name(), path.back()));
-  Sha256 hasher;
-  std::vector<char> buffer(kBlockSize);
-  while (size_t n = reader.read_data(buffer.data(), buffer.size())) {
-    hasher.update(buffer.data(), n);
-    write_all(file.get(), buffer.data(), n, path.back());
-  }
   struct stat st;
   if (::fstat(file.get(), &st) < 0) throw_errno(fmt::format("stat {}", path.back()));
-  digests[st.st_ino] = hasher.digest();
+  // An inode freed by a replaced entry may come back for this file.
+  extracted.digests.erase(st.st_ino);
+  if (extracted.placeholders != nullptr) extracted.placeholders->erase(st.st_ino);
+  if (worth_deferring(extracted, entry)) {
+    extracted.placeholders->emplace(st.st_ino, extracted.index);
+    return;
+  }
+  extracted.digests[st.st_ino] = copy_data(reader, file.get(), path.back());
 }
 
 void extract_symlink(int root_fd, const Components& path, const char* target,
@@ -161,7 +192,7 @@ void extract_hardlink(int root_fd, const Components& path, std::string_view targ
     throw_errno(fmt::format("archive {}: link {} to {}", archive, path.back(), target));
 }
 
-void extract_entry(ArchiveReader& reader, archive_entry* entry, int root_fd, FileDigests& digests) {
+void extract_entry(ArchiveReader& reader, archive_entry* entry, int root_fd, Extracted& extracted) {
   const char* name = archive_entry_pathname(entry);
   if (name == nullptr) refuse_entry(reader.name(), "", "it has no path");
   Components path = safe_components(reader.name(), name);
@@ -173,7 +204,7 @@ void extract_entry(ArchiveReader& reader, archive_entry* entry, int root_fd, Fil
       open_directory(root_fd, path, path.size(), true, reader.name());
       return;
     case AE_IFREG:
-      return extract_file(reader, root_fd, path, digests);
+      return extract_file(reader, entry, root_fd, path, extracted);
     case AE_IFLNK: {
       const char* target = archive_entry_symlink(entry);
       if (target == nullptr) refuse_entry(reader.name(), name, "a symlink without a target");
@@ -185,18 +216,80 @@ void extract_entry(ArchiveReader& reader, archive_entry* entry, int root_fd, Fil
   }
 }
 
-}  // namespace
-
-FileDigests extract_archive(const std::filesystem::path& archive,
-                            const std::filesystem::path& destination) {
-  ArchiveReader reader(archive);
-  fs::make_dirs(destination, 0700);
+UniqueFd open_destination(const std::filesystem::path& destination, bool create) {
+  if (create) fs::make_dirs(destination, 0700);
   UniqueFd root(::open(destination.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!root) throw_errno(fmt::format("open {}", destination.string()));
-  FileDigests digests;
+  return root;
+}
+
+void extract_all(ArchiveReader& reader, int root_fd, Extracted& extracted) {
   archive_entry* entry = nullptr;
-  while (reader.next(&entry)) extract_entry(reader, entry, root.get(), digests);
-  return digests;
+  for (; reader.next(&entry); ++extracted.index) extract_entry(reader, entry, root_fd, extracted);
+}
+
+[[noreturn]] void changed_since_read(const std::string& archive, std::string_view entry) {
+  throw Error(fmt::format(
+      "archive {}: entry \"{}\" is not what it was when the archive was first read; the "
+      "archive was modified while loading, load it again",
+      archive, entry));
+}
+
+// The placeholder left for `entry` gets its data, through the same checked path.
+std::string fill_placeholder(ArchiveReader& reader, archive_entry* entry, int root_fd,
+                             ino_t inode) {
+  const char* name = archive_entry_pathname(entry);
+  if (name == nullptr || archive_entry_filetype(entry) != AE_IFREG ||
+      archive_entry_hardlink(entry) != nullptr)
+    changed_since_read(reader.name(), name != nullptr ? name : "");
+  Components path = safe_components(reader.name(), name);
+  if (path.empty()) changed_since_read(reader.name(), name);
+  UniqueFd parent = open_directory(root_fd, path, path.size() - 1, false, reader.name());
+  UniqueFd file(::openat(parent.get(), path.back().c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!file) throw_errno(fmt::format("archive {}: open {}", reader.name(), path.back()));
+  struct stat st;
+  if (::fstat(file.get(), &st) < 0) throw_errno(fmt::format("stat {}", path.back()));
+  if (st.st_ino != inode || st.st_size != 0) changed_since_read(reader.name(), name);
+  return copy_data(reader, file.get(), path.back());
+}
+
+}  // namespace
+
+PartialExtraction::PartialExtraction(const std::filesystem::path& archive,
+                                     const std::filesystem::path& destination)
+    : archive_(archive), destination_(destination) {
+  ArchiveReader reader(archive);
+  UniqueFd root = open_destination(destination, true);
+  Extracted extracted;
+  if (!reader.compressed()) extracted.placeholders = &placeholders_;
+  extract_all(reader, root.get(), extracted);
+  digests_ = std::move(extracted.digests);
+  spdlog::debug("archive {}: {} large files left to read when needed", reader.name(),
+                placeholders_.size());
+}
+
+void PartialExtraction::fill(const std::vector<ino_t>& inodes) {
+  std::map<uint64_t, ino_t> wanted;  // by entry index, in archive order
+  for (ino_t inode : inodes) {
+    auto placeholder = placeholders_.find(inode);
+    if (placeholder != placeholders_.end()) wanted.emplace(placeholder->second, inode);
+  }
+  if (wanted.empty()) return;
+  ArchiveReader reader(archive_);
+  UniqueFd root = open_destination(destination_, false);
+  archive_entry* entry = nullptr;
+  for (uint64_t index = 0; !wanted.empty() && reader.next(&entry); ++index) {
+    auto found = wanted.find(index);
+    if (found == wanted.end()) continue;
+    digests_[found->second] = fill_placeholder(reader, entry, root.get(), found->second);
+    placeholders_.erase(found->second);
+    wanted.erase(found);
+  }
+  if (!wanted.empty())
+    throw Error(
+        fmt::format("archive {}: it has fewer entries than when it was first read; the "
+                    "archive was modified while loading, load it again",
+                    reader.name()));
 }
 
 }  // namespace roost::image

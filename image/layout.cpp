@@ -275,6 +275,46 @@ LayoutDir::LayoutDir(const std::filesystem::path& directory, std::string label, 
   if (!root_) throw_errno(fmt::format("open image layout {}", directory.string()));
 }
 
+LayoutDir::LayoutDir(const std::filesystem::path& directory, std::string label,
+                     std::unique_ptr<PartialExtraction> extraction)
+    : LayoutDir(directory, std::move(label), extraction->digests()) {
+  extraction_ = std::move(extraction);
+}
+
+// 0 unless the file is a placeholder still waiting for its data.
+ino_t LayoutDir::pending_inode(int fd, std::string_view relative) const {
+  if (!extraction_) return 0;
+  struct stat st;
+  if (::fstat(fd, &st) < 0) throw_errno(fmt::format("stat {}", describe(relative)));
+  return S_ISREG(st.st_mode) && extraction_->is_placeholder(st.st_ino) ? st.st_ino : 0;
+}
+
+void LayoutDir::fill_inodes(const std::vector<ino_t>& inodes) const {
+  if (inodes.empty()) return;
+  extraction_->fill(inodes);
+  for (ino_t inode : inodes) {
+    auto digest = extraction_->digests().find(inode);
+    if (digest != extraction_->digests().end()) digests_[inode] = digest->second;
+  }
+}
+
+bool LayoutDir::pending(std::string_view relative) const {
+  if (!extraction_) return false;
+  UniqueFd fd(open_beneath(root_.get(), relative));
+  return fd && pending_inode(fd.get(), relative) != 0;
+}
+
+void LayoutDir::fill(const std::vector<std::string>& relatives) const {
+  if (!extraction_) return;
+  std::vector<ino_t> inodes;
+  for (const auto& relative : relatives) {
+    UniqueFd fd(open_beneath(root_.get(), relative));
+    if (!fd) continue;
+    if (ino_t inode = pending_inode(fd.get(), relative)) inodes.push_back(inode);
+  }
+  fill_inodes(inodes);
+}
+
 std::string LayoutDir::describe(std::string_view relative) const {
   return fmt::format("{} in {}", relative, label_);
 }
@@ -293,6 +333,7 @@ UniqueFd LayoutDir::open(std::string_view relative) const {
   struct stat st;
   if (::fstat(fd.get(), &st) < 0) throw_errno(fmt::format("stat {}", describe(relative)));
   if (!S_ISREG(st.st_mode)) throw Error(fmt::format("{}: not a regular file", describe(relative)));
+  if (ino_t inode = pending_inode(fd.get(), relative)) fill_inodes({inode});
   return fd;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,13 +14,20 @@ namespace roost::image {
 
 // A directory holding an image layout (an extracted archive or an OCI layout). Files
 // are opened with every symlink resolved inside the directory, and their digests are
-// taken from what extraction already computed or hashed once and remembered.
+// taken from what extraction already computed or hashed once and remembered. A file
+// the extraction left unread is read from the archive when it is first opened.
 class LayoutDir {
  public:
   // `label` names the layout in messages: the archive or directory the user gave.
   LayoutDir(const std::filesystem::path& directory, std::string label, FileDigests known = {});
+  LayoutDir(const std::filesystem::path& directory, std::string label,
+            std::unique_ptr<PartialExtraction> extraction);
 
   bool contains(std::string_view relative) const;
+  // Whether the file is in the archive but its data has not been read yet.
+  bool pending(std::string_view relative) const;
+  // Reads the pending files among `relatives` in one pass over the archive.
+  void fill(const std::vector<std::string>& relatives) const;
   UniqueFd open(std::string_view relative) const;
   std::string read(std::string_view relative) const;
   std::string digest_of(int fd, std::string_view relative) const;
@@ -30,9 +38,13 @@ class LayoutDir {
   const std::string& label() const { return label_; }
 
  private:
+  ino_t pending_inode(int fd, std::string_view relative) const;
+  void fill_inodes(const std::vector<ino_t>& inodes) const;
+
   std::string label_;
   UniqueFd root_;
   mutable FileDigests digests_;
+  std::unique_ptr<PartialExtraction> extraction_;
 };
 
 struct LayerSource {

@@ -298,6 +298,11 @@ class StoreWork {
   bool blob_known_good(const LayoutDir& layout, const LayerSource& layer,
                        const std::string& diff_id);
   void fetch_if_missing(LayoutDir& layout, const LayerSource& blob);
+  struct NeededLayer {
+    std::string diff_id;
+    const LayerSource* source;
+  };
+  std::vector<NeededLayer> layers_to_unpack(const std::vector<PreparedImage>& images) const;
   bool layers_present(const std::vector<PreparedImage>& images) const;
   void install_layers();
   ImageRecord record_image(std::vector<ImageRecord>& records, const PreparedImage& image);
@@ -384,6 +389,9 @@ bool StoreWork::blob_known_good(const LayoutDir& layout, const LayerSource& laye
   // config, verified, names the layers by diff id, so a stored one is the content the image
   // needs, whatever compressed form the registry holds (as podman skips it too).
   if (fetch_ && !layout.contains(layer.path)) return true;
+  // A large blob of an archive is read only when no layer is stored under its diff id,
+  // for the same reason.
+  if (layout.pending(layer.path)) return true;
   UniqueFd fd = layout.open(layer.path);
   std::string actual = layout.digest_of(fd.get(), layer.path);
   if (!layer.digest.empty() && actual != layer.digest)
@@ -417,19 +425,35 @@ void StoreWork::fetch_if_missing(LayoutDir& layout, const LayerSource& blob) {
   layout.remember_digest(blob.path, blob.digest);
 }
 
-void StoreWork::unpack_needed(const std::vector<PreparedImage>& images, LayoutDir& layout) {
+std::vector<StoreWork::NeededLayer> StoreWork::layers_to_unpack(
+    const std::vector<PreparedImage>& images) const {
+  std::vector<NeededLayer> needed;
+  std::set<std::string> seen;
   for (const auto& image : images) {
     for (size_t i = 0; i < image.layers.size(); ++i) {
       const std::string& diff_id = image.config.diff_ids[i];
-      if (unpacked_.contains(diff_id)) continue;
+      if (unpacked_.contains(diff_id) || seen.contains(diff_id)) continue;
       if (image.known_good[i] && directory_exists(store_.layer_path(diff_id))) continue;
-      const LayerSource& layer = image.layers[i];
-      fetch_if_missing(layout, layer);
-      UniqueFd fd = layout.open(layer.path);
-      std::string blob_digest = layout.digest_of(fd.get(), layer.path);
-      unpacked_.emplace(diff_id,
-                        unpack(fd.get(), layout.describe(layer.path), blob_digest, diff_id));
+      seen.insert(diff_id);
+      needed.push_back({diff_id, &image.layers[i]});
     }
+  }
+  return needed;
+}
+
+void StoreWork::unpack_needed(const std::vector<PreparedImage>& images, LayoutDir& layout) {
+  std::vector<NeededLayer> needed = layers_to_unpack(images);
+  std::vector<std::string> paths;
+  for (const auto& layer : needed) paths.push_back(layer.source->path);
+  layout.fill(paths);
+  for (const auto& [diff_id, layer] : needed) {
+    fetch_if_missing(layout, *layer);
+    UniqueFd fd = layout.open(layer->path);
+    std::string blob_digest = layout.digest_of(fd.get(), layer->path);
+    if (!layer->digest.empty() && blob_digest != layer->digest)
+      digest_mismatch(layout.describe(layer->path), blob_digest, layer->digest);
+    unpacked_.emplace(diff_id,
+                      unpack(fd.get(), layout.describe(layer->path), blob_digest, diff_id));
   }
 }
 
@@ -586,8 +610,8 @@ LayoutDir open_layout(const Reference& source, const stdfs::path& work) {
     case Transport::DockerArchive:
     case Transport::OciArchive: {
       stdfs::path directory = work / "archive";
-      FileDigests digests = extract_archive(source.path, directory);
-      return LayoutDir(directory, source.path, std::move(digests));
+      return LayoutDir(directory, source.path,
+                       std::make_unique<PartialExtraction>(source.path, directory));
     }
     case Transport::OciDir:
       return LayoutDir(source.path, source.path);

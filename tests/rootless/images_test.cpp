@@ -8,8 +8,10 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <memory>
 #include <thread>
+#include <utility>
 
 #include "tests/rootless/support/roost_test.hpp"
 
@@ -300,6 +302,58 @@ TEST_F(Images, LayerNotMatchingItsDiffIdIsRefused) {
       << "the error should name the digest that did not match\n"
       << loaded.describe();
   EXPECT_TRUE(image_ids().empty());
+}
+
+// Larger than a load reads before it knows which layers the store lacks.
+ImageSpec image_with_a_large_layer() {
+  std::string noise(3 << 20, '\0');
+  uint64_t state = 0x2545f4914f6cdd1dULL;
+  for (char& byte : noise) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    byte = static_cast<char>(state >> 56);
+  }
+  ImageSpec spec = busybox_plus({{TarEntry::file("noise", noise)}});
+  spec.name = "localhost/noisy:1";
+  return spec;
+}
+
+// A copy of the archive has the large layer's bytes spoilt inside an intact tar: loaded
+// into a store that holds the layer it succeeds, which shows the layer was not read, and
+// loaded into an empty store it is refused, naming the layer's digest.
+TEST_F(Images, WarmLoadReadsNoLayerTheStoreHolds) {
+  ImageSpec spec = image_with_a_large_layer();
+  const std::string& layer = spec.layers.back();
+  std::string diff_id = diff_ids(spec).back();
+  std::vector<std::pair<std::string, std::function<void(const fs::path&)>>> writers = {
+      {"legacy",
+       [&](const fs::path& file) { write_docker_archive(file, spec, DockerLayout::Legacy); }},
+      {"docker25",
+       [&](const fs::path& file) { write_docker_archive(file, spec, DockerLayout::Docker25); }},
+      {"oci", [&](const fs::path& file) { write_oci_archive(file, spec); }},
+  };
+  for (const auto& [kind, write] : writers) {
+    SCOPED_TRACE(kind);
+    fs::path archive = scratch(kind + ".tar");
+    write(archive);
+    Outcome first = require_success(load_file(archive), "load " + kind);
+    std::set<std::string> layers = layer_dirs();
+    std::string bytes = read_file(archive);
+    size_t at = bytes.find(layer);
+    ASSERT_NE(at, std::string::npos);
+    bytes[at + layer.size() / 2] ^= 0x55;
+    fs::path spoilt = scratch(kind + "-spoilt.tar");
+    write_file(spoilt, bytes);
+    Outcome warm = load_file(spoilt);
+    EXPECT_EQ(warm.exit_code, 0) << warm.describe();
+    EXPECT_EQ(warm.out, first.out);
+    EXPECT_EQ(layer_dirs(), layers);
+    require_success(roost({"rmi", spec.name}), "rmi " + spec.name);
+    Outcome cold = load_file(spoilt);
+    EXPECT_EQ(cold.exit_code, 125) << cold.describe();
+    EXPECT_NE(cold.err.find(diff_id), std::string::npos) << cold.describe();
+    EXPECT_TRUE(image_ids().empty());
+    EXPECT_TRUE(layer_dirs().empty());
+  }
 }
 
 TEST_F(Images, BlobNotMatchingItsDigestIsRefused) {
