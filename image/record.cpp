@@ -67,6 +67,10 @@ std::string record_to_json(const ImageRecord& record) {
   json value = {{"id", record.id},         {"names", record.names},
                 {"layers", record.layers}, {"created", record.created},
                 {"size", record.size},     {"config", config_to_json(record.config)}};
+  if (!record.repo_digests.empty()) {
+    value["repo_digests"] = record.repo_digests;
+    value["manifest_digest"] = record.manifest_digest;
+  }
   return value.dump(2) + "\n";
 }
 
@@ -80,6 +84,9 @@ ImageRecord record_from_json(const std::string& text, const std::string& origin)
     record.created = value.at("created").get<std::string>();
     record.size = value.at("size").get<uint64_t>();
     record.config = config_from_json(value.at("config"));
+    // Records written before pulls kept digests have none.
+    record.repo_digests = value.value("repo_digests", std::vector<std::string>());
+    record.manifest_digest = value.value("manifest_digest", std::string());
     check_record(record, origin);
     return record;
   } catch (const json::exception& error) {

@@ -438,13 +438,16 @@ RegistryImage RegistryClient::resolve() {
   Manifest manifest = fetch_manifest(location_.reference);
   if (!is_index_type(manifest.type)) return image_of(manifest);
   std::string chosen = platform_manifest(manifest);
+  std::string index_digest = manifest.digest;
   manifest = fetch_manifest(chosen);
   if (!is_manifest_type(manifest.type))
     fail(
         fmt::format("manifest {} is of type {} inside an index; roost pulls OCI and Docker "
                     "schema 2 images",
                     chosen, manifest.type));
-  return image_of(manifest);
+  RegistryImage image = image_of(manifest);
+  image.index_digest = index_digest;
+  return image;
 }
 
 void RegistryClient::fetch_blob(const std::string& digest, uint64_t size,

@@ -48,6 +48,7 @@ struct RegistryLayer {
 // What an image's manifest lists, for this host's platform when the reference names an
 // index.
 struct RegistryImage {
+  std::string index_digest;  // of the index the reference named; empty when it named a manifest
   std::string manifest_digest;
   std::string config_digest;
   uint64_t config_size = 0;

@@ -132,6 +132,8 @@ struct PreparedImage {
   std::string config_text;
   ImageConfig config;
   std::vector<std::string> names;
+  std::vector<std::string> repo_digests;
+  std::string manifest_digest;
   std::vector<LayerSource> layers;  // parallel to config.diff_ids; empty for imports
   std::vector<bool> known_good;     // the blob is known to unpack to its diff id
 };
@@ -226,10 +228,33 @@ std::optional<Match> match_short_name(const std::vector<ImageRecord>& records,
   return Match{candidates.begin()->first, false, candidates.begin()->second};
 }
 
+// NAME@DIGEST among the digests images were pulled by; a short NAME finds
+// REGISTRY/NAME@DIGEST as it finds a short NAME:TAG.
+std::optional<Match> match_repo_digest(const std::vector<ImageRecord>& records,
+                                       const Reference& reference) {
+  Reference untagged = reference;
+  untagged.tag.clear();
+  std::string canonical = untagged.canonical_name();
+  bool short_name =
+      canonical.starts_with("localhost/") && !reference.name.starts_with("localhost/");
+  std::string wanted = reference.name + "@" + reference.digest;
+  for (size_t i = 0; i < records.size(); ++i) {
+    for (const auto& repo_digest : records[i].repo_digests) {
+      std::string path = without_registry(repo_digest);
+      if (repo_digest == canonical ||
+          (short_name && (path == wanted || path == "library/" + wanted)))
+        return Match{i, true, ""};
+    }
+  }
+  return std::nullopt;
+}
+
 std::optional<Match> match_name(const std::vector<ImageRecord>& records,
                                 const Reference& reference) {
   if (!reference.digest.empty()) {
     if (!reference.digest.starts_with("sha256:")) return std::nullopt;
+    if (auto found = match_repo_digest(records, reference)) return found;
+    // An image loaded from an archive has no manifest digest; its config's names it.
     return match_id(records, digest_hex(reference.digest));
   }
   std::string canonical = reference.canonical_name();
@@ -503,6 +528,12 @@ ImageRecord StoreWork::record_image(std::vector<ImageRecord>& records, const Pre
     take_name(root, records, name, image.id);
     if (!has_name(record, name)) record.names.push_back(name);
   }
+  for (const auto& repo_digest : image.repo_digests) {
+    if (std::find(record.repo_digests.begin(), record.repo_digests.end(), repo_digest) ==
+        record.repo_digests.end())
+      record.repo_digests.push_back(repo_digest);
+  }
+  if (!image.manifest_digest.empty()) record.manifest_digest = image.manifest_digest;
   fs::write_file_atomic(root / "blobs" / "sha256" / image.id, image.config_text);
   write_record(root, record);
   if (existing != records.end())
@@ -690,6 +721,8 @@ ImageRecord Store::pull(const RemoteImage& image, const BlobFetch& fetch, const 
   StoreWork store_work(*this, work.path(), fetch);
   store_work.fetch_config(layout, source);
   PreparedImage prepared = store_work.prepare(layout, source, check);
+  prepared.repo_digests = image.repo_digests;
+  prepared.manifest_digest = image.manifest_digest;
   return store_work.commit({prepared}, &layout).front();
 }
 

@@ -26,11 +26,18 @@ struct RemoteImage {
   std::string config_digest;
   std::vector<std::string> layer_digests;  // bottom first
   std::vector<std::string> names;          // canonical NAME:TAG
+  // NAME@sha256:... of the manifest (and of the index that listed it) it was pulled by.
+  std::vector<std::string> repo_digests;
+  std::string manifest_digest;
 };
 
 struct ImageRecord {
-  std::string id;                   // hex of the config's sha256 (64 digits)
-  std::vector<std::string> names;   // canonical NAME:TAG
+  std::string id;                  // hex of the config's sha256 (64 digits)
+  std::vector<std::string> names;  // canonical NAME:TAG
+  // NAME@sha256:... of every manifest or index it was pulled by, as podman's RepoDigests;
+  // NAME@DIGEST finds the image by these.
+  std::vector<std::string> repo_digests;
+  std::string manifest_digest;      // of the last pull; empty for an image loaded or imported
   std::vector<std::string> layers;  // diff ids, bottom first; each unpacked under layers/
   ImageConfig config;
   std::string created;  // RFC 3339, from the config
@@ -66,9 +73,13 @@ class Store {
 
   // By canonical name, by short name (busybox:1 finds localhost/busybox:1 or else the
   // one image named REGISTRY/busybox:1 or docker.io/library/busybox:1), by full id,
-  // sha256:ID or unique id prefix; NAME alone means NAME:latest. Throws Error on an
-  // ambiguous short name or id prefix, UsageError on a malformed name.
+  // sha256:ID or unique id prefix, by NAME@DIGEST of a manifest or index it was pulled by
+  // (or, for an image never pulled by it, of its config); NAME alone means NAME:latest. Throws
+  // Error on an ambiguous short name or id prefix, UsageError on a malformed name.
   std::optional<ImageRecord> find(const std::string& name_or_id) const;
+  // As find, with the name it matched: empty when it matched by id or digest.
+  std::optional<std::pair<ImageRecord, std::string>> find_with_name(
+      const std::string& name_or_id) const;
   std::vector<ImageRecord> list() const;
 
   void tag(const std::string& name_or_id, const std::string& new_name);

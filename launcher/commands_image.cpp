@@ -137,11 +137,18 @@ void print_image_table(const std::vector<ImageRow>& rows) {
 
 nlohmann::json image_json(const image::ImageRecord& record) {
   const auto& config = record.config;
-  nlohmann::json json = {
-      {"Id", record.id},     {"Names", record.names},   {"Created", record.created},
-      {"Size", record.size}, {"Layers", record.layers}, {"Architecture", config.architecture},
-      {"Os", config.os},     {"Env", config.env},       {"WorkingDir", config.working_dir},
-      {"User", config.user}};
+  nlohmann::json json = {{"Id", record.id},
+                         {"Names", record.names},
+                         {"Created", record.created},
+                         {"Size", record.size},
+                         {"Layers", record.layers},
+                         {"Architecture", config.architecture},
+                         {"Os", config.os},
+                         {"Env", config.env},
+                         {"WorkingDir", config.working_dir},
+                         {"User", config.user},
+                         {"RepoDigests", record.repo_digests},
+                         {"Digest", record.manifest_digest}};
   json["Entrypoint"] = config.entrypoint ? nlohmann::json(*config.entrypoint) : nullptr;
   json["Cmd"] = config.cmd ? nlohmann::json(*config.cmd) : nullptr;
   return json;

@@ -12,14 +12,15 @@ const std::vector<std::string_view> kPsTemplateFields = {
     "ID",    "Id",     "Names", "Name",     "Image", "ImageID",   "Command",    "Created",
     "State", "Status", "Pid",   "ExitCode", "Error", "StartedAt", "FinishedAt", "AutoRemove"};
 const std::vector<std::string_view> kImagesTemplateFields = {
-    "ID",     "Id",           "Repository", "Tag",        "Names", "Created", "Size",       "Bytes",
-    "Layers", "Architecture", "Os",         "Entrypoint", "Cmd",   "Env",     "WorkingDir", "User"};
+    "ID",   "Id",    "Repository", "Tag",          "Names",  "Created",
+    "Size", "Bytes", "Layers",     "Architecture", "Os",     "Entrypoint",
+    "Cmd",  "Env",   "WorkingDir", "User",         "Digest", "RepoDigests"};
 const std::vector<std::string_view> kInspectTemplateFields = {
     "ID",    "Id",     "Name",  "Created",    "Image",  "ImageName", "AutoRemove", "Config",
     "State", "Mounts", "Scope", "IdMappings", "Rootfs", "UpperDir",  "LogPath"};
 const std::vector<std::string_view> kImageInspectTemplateFields = {
-    "ID", "Id",         "Names", "Created", "Size",       "Layers", "Architecture",
-    "Os", "Entrypoint", "Cmd",   "Env",     "WorkingDir", "User"};
+    "ID",         "Id",  "Names", "Created",    "Size", "Layers", "Architecture", "Os",
+    "Entrypoint", "Cmd", "Env",   "WorkingDir", "User", "Digest", "RepoDigests"};
 
 namespace {
 

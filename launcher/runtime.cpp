@@ -90,6 +90,21 @@ void say(const PullOptions& options, const std::string& line) {
   std::fputs((line + "\n").c_str(), stderr);
 }
 
+// NAME@DIGEST for the index (when there was one) and the manifest, whatever the
+// reference named, so that either digest finds the image later.
+std::vector<std::string> repo_digests(const image::Reference& reference,
+                                      const image::RegistryImage& manifest) {
+  std::vector<std::string> digests;
+  image::Reference by_digest = reference;
+  by_digest.tag.clear();
+  for (const auto& digest : {manifest.index_digest, manifest.manifest_digest}) {
+    if (digest.empty()) continue;
+    by_digest.digest = digest;
+    digests.push_back(by_digest.canonical_name());
+  }
+  return digests;
+}
+
 image::ImageRecord pull_image(const Context& context, const std::string& text,
                               const image::RegistryLocation& location, const PullOptions& options,
                               const image::ImageCheck& check) {
@@ -104,6 +119,8 @@ image::ImageRecord pull_image(const Context& context, const std::string& text,
   // A digest alone names no tag to give the image, as in podman.
   if (!reference.tag.empty() || reference.digest.empty())
     remote.names.push_back(reference.canonical_name());
+  remote.repo_digests = repo_digests(reference, manifest);
+  remote.manifest_digest = manifest.manifest_digest;
   auto fetch = [&](const std::string& digest, const std::filesystem::path& destination) {
     bool config = digest == manifest.config_digest;
     say(options, fmt::format("Copying {} {}", config ? "config" : "blob", short_digest(digest)));
@@ -213,9 +230,7 @@ image::ImageRecord resolve_image(const Context& context, const std::string& text
               "oci:DIR) or pull it from a registry (docker://HOST:PORT/NAME:TAG)"));
   }
   if (reference.transport == image::Transport::Docker) {
-    // Pulled by a digest alone, an image is stored without a name to find it by.
-    bool findable = !reference.tag.empty() || reference.digest.empty();
-    if (policy != PullPolicy::Always && findable && from_registry)
+    if (policy != PullPolicy::Always && from_registry)
       if (auto record = stored(store, reference.canonical_name(), check)) return *record;
     if (policy == PullPolicy::Never)
       throw UsageError(fmt::format(

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -158,6 +159,46 @@ TEST_F(Pull, ByDigestPullsThatManifestWithoutAName) {
   Outcome echoed = run_in(registry().reference("busybox@" + digest), {"echo", "by digest"});
   EXPECT_EQ(echoed.exit_code, 0) << echoed.describe();
   EXPECT_EQ(echoed.out, "by digest\n");
+}
+
+TEST_F(Pull, ImagePulledByDigestIsFoundByItInRunInspectAndRmi) {
+  push_busybox("busybox:1");
+  std::string digest = registry().digest_of("busybox:1");
+  std::string by_digest = registry().host() + "/busybox@" + digest;
+  ASSERT_EQ(pull(by_digest, {"-q"}).exit_code, 0);
+  Outcome echoed = run_in(by_digest, {"echo", "found"}, {"--pull=never"});
+  EXPECT_EQ(echoed.exit_code, 0) << echoed.describe();
+  EXPECT_EQ(echoed.out, "found\n");
+  Outcome shown =
+      roost({"image", "inspect", "--format", "{{.Digest}} {{json .RepoDigests}}", by_digest});
+  EXPECT_EQ(shown.exit_code, 0) << shown.describe();
+  EXPECT_EQ(shown.out, digest + " [\"" + by_digest + "\"]\n") << shown.describe();
+  Outcome removed = roost({"rmi", by_digest});
+  EXPECT_EQ(removed.exit_code, 0) << removed.describe();
+  EXPECT_TRUE(image_ids().empty()) << removed.describe();
+}
+
+TEST_F(Pull, PullByTagRecordsTheDigestsOfTheIndexAndTheManifest) {
+  fs::path layout = scratch("multi");
+  write_oci_index_layout(
+      layout, {platform_image("", "native\n"), platform_image(foreign_architecture(0), "no\n")},
+      "1");
+  registry().push("oci:" + layout.string() + ":1", "multi:1", {"--all"});
+  std::string index_digest = registry().digest_of("multi:1");
+  ASSERT_EQ(pull(registry().host() + "/multi:1", {"-q"}).exit_code, 0);
+  Outcome shown = roost({"image", "inspect", registry().host() + "/multi:1"});
+  ASSERT_EQ(shown.exit_code, 0) << shown.describe();
+  auto record = nlohmann::json::parse(shown.out).at(0);
+  std::string manifest_digest = record.at("Digest");
+  EXPECT_NE(manifest_digest, index_digest);
+  EXPECT_EQ(manifest_digest.rfind("sha256:", 0), 0u) << shown.describe();
+  std::vector<std::string> expected = {registry().host() + "/multi@" + index_digest,
+                                       registry().host() + "/multi@" + manifest_digest};
+  EXPECT_EQ(record.at("RepoDigests").get<std::vector<std::string>>(), expected);
+  for (const auto& repo_digest : expected) {
+    Outcome echoed = run_in(repo_digest, {"cat", "/greeting"}, {"--pull=never"});
+    EXPECT_EQ(echoed.out, "native\n") << echoed.describe();
+  }
 }
 
 TEST_F(Pull, DigestTheRegistryDoesNotKnowIsRefused) {
