@@ -751,6 +751,15 @@ std::optional<ImageRecord> Store::find(const std::string& name_or_id) const {
   return records[match->index];
 }
 
+std::optional<std::pair<ImageRecord, std::string>> Store::find_with_name(
+    const std::string& name_or_id) const {
+  StoreLock lock(root_, false);
+  std::vector<ImageRecord> records = read_records(root_);
+  auto match = resolve(records, name_or_id);
+  if (!match) return std::nullopt;
+  return std::pair{records[match->index], match->by_id ? std::string() : match->name};
+}
+
 std::vector<ImageRecord> Store::list() const {
   StoreLock lock(root_, false);
   std::vector<ImageRecord> records = read_records(root_);

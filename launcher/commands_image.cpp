@@ -6,6 +6,7 @@
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <map>
@@ -170,17 +171,17 @@ void add_template_rows(const image::ImageRecord& record, nlohmann::json& rows) {
   }
 }
 
-// Removing by id, or the last name, deletes the image; another name only untags it.
-bool removal_deletes_image(const image::ImageRecord& record, const std::string& name) {
-  if (record.names.size() <= 1) return true;
-  auto canonical = image::parse_reference(name).canonical_name();
-  return std::find(record.names.begin(), record.names.end(), canonical) == record.names.end();
+// Removing by id or digest, or the last name, deletes the image; another name only
+// untags it.
+bool removal_deletes_image(const image::ImageRecord& record, const std::string& matched_name) {
+  return record.names.size() <= 1 || matched_name.empty() ||
+         std::find(record.names.begin(), record.names.end(), matched_name) == record.names.end();
 }
 
 void refuse_if_used_by_container(const ContainerStore& containers, const image::ImageRecord& record,
                                  const std::string& name) {
   for (const auto& container : containers.list()) {
-    if (container.image_id != record.id || !removal_deletes_image(record, name)) continue;
+    if (container.image_id != record.id) continue;
     if (is_active(container))
       throw UsageError(
           fmt::format("image {} is used by container {}, which is running; stop and remove "
@@ -191,6 +192,26 @@ void refuse_if_used_by_container(const ContainerStore& containers, const image::
                     "('roost rm {}')",
                     name, container.name, container.name));
   }
+}
+
+// As podman: an id stands for every name of its image, which -f must confirm.
+void refuse_id_of_several_names(const image::ImageRecord& record, const std::string& name) {
+  throw UsageError(fmt::format(
+      "rmi {}: the image has {} names ({}), and removing it by id removes them all; give -f "
+      "(--force) to do that, or remove the names one by one",
+      name, record.names.size(), fmt::join(record.names, ", ")));
+}
+
+std::vector<std::string> images_to_remove(const ParsedCommand& command, const image::Store& store) {
+  bool all = command.has("all");
+  if (all && !command.positionals.empty())
+    throw UsageError("roost rmi: give image names or --all, not both");
+  if (!all && command.positionals.empty())
+    throw UsageError("roost rmi: name the images to remove, or give --all to remove every image");
+  if (!all) return command.positionals;
+  std::vector<std::string> ids;
+  for (const auto& record : store.list()) ids.push_back("sha256:" + record.id);
+  return ids;
 }
 
 }  // namespace
@@ -278,23 +299,29 @@ int cmd_rmi(const ParsedCommand& command, Context& context) {
   ContainerStore containers(context.settings.data_root, context.settings.runtime_root);
   // Held until the images are gone, so that no container of them is created meanwhile.
   ContainerLock no_creations = containers.lock_creations();
+  std::vector<std::string> targets = images_to_remove(command, store);
+  bool confirmed = command.has("force") || command.has("all");
   // The names each image keeps once the names before it are gone: two of an image's names
   // in one command delete it as surely as its last name alone.
   std::map<std::string, image::ImageRecord> left;
-  for (const auto& name : command.positionals) {
-    auto record = store.find(name);
-    if (!record)
+  for (const auto& name : targets) {
+    auto found = store.find_with_name(name);
+    if (!found)
       throw UsageError(fmt::format("image {} is not in your store; see 'roost images'", name));
-    image::ImageRecord& remaining = left.try_emplace(record->id, *record).first->second;
+    const auto& [record, matched_name] = *found;
+    image::ImageRecord& remaining = left.try_emplace(record.id, record).first->second;
+    if (!removal_deletes_image(remaining, matched_name)) {
+      std::erase(remaining.names, matched_name);
+      continue;
+    }
     refuse_if_used_by_container(containers, remaining, name);
-    if (removal_deletes_image(remaining, name))
-      remaining.names.clear();
-    else
-      std::erase(remaining.names, image::parse_reference(name).canonical_name());
+    if (!confirmed && matched_name.empty() && remaining.names.size() > 1)
+      refuse_id_of_several_names(remaining, name);
+    remaining.names.clear();
   }
   return in_user_namespace(context, [&] {
     image::Store inside(context.settings.data_root);
-    for (const auto& name : command.positionals)
+    for (const auto& name : targets)
       for (const auto& line : inside.remove(name)) fmt::print("{}\n", line);
     std::fflush(stdout);
     return 0;

@@ -276,6 +276,70 @@ TEST_F(Images, RmiOfAnImageInUseNamesTheRemovalThatWorks) {
   require_success(roost({"rmi", image}), "rmi once the container is gone");
 }
 
+TEST_F(Images, RmiByIdOfAnImageWithSeveralNamesNeedsForce) {
+  std::string image = load_busybox();
+  require_success(roost({"tag", image, "localhost/second:1"}), "tag localhost/second:1");
+  std::string id =
+      require_success(roost({"image", "inspect", "--format", "{{.Id}}", image}), "inspect").out;
+  id.pop_back();
+  Outcome refused = roost({"rmi", id.substr(0, 12)});
+  EXPECT_EQ(refused.exit_code, 125) << refused.describe();
+  EXPECT_EQ(refused.err, "Error: rmi " + id.substr(0, 12) + ": the image has 2 names (" + image +
+                             ", localhost/second:1), and removing it by id removes them all; "
+                             "give -f (--force) to do that, or remove the names one by one\n");
+  Outcome listed = roost({"images", "--format", "{{.Repository}}:{{.Tag}}"});
+  EXPECT_EQ(lines_of(listed.out).size(), 2u) << listed.describe();
+  Outcome removed = roost({"rmi", "-f", id.substr(0, 12)});
+  ASSERT_EQ(removed.exit_code, 0) << removed.describe();
+  EXPECT_EQ(removed.out,
+            "Untagged: " + image + "\nUntagged: localhost/second:1\nDeleted: " + id + "\n");
+  EXPECT_TRUE(image_ids().empty());
+  EXPECT_TRUE(layer_dirs().empty());
+}
+
+TEST_F(Images, RmiForceKeepsRefusingAnImageAContainerUses) {
+  std::string image = load_busybox();
+  require_success(roost({"create", "--name", "made", image, "true"}), "create made");
+  Outcome refused = roost({"rmi", "--force", image});
+  EXPECT_EQ(refused.exit_code, 125) << refused.describe();
+  EXPECT_EQ(refused.err, "Error: image " + image +
+                             " is used by container made; remove the container first ('roost "
+                             "rm made')\n");
+  EXPECT_EQ(image_ids().size(), 1u);
+  require_success(roost({"start", "made"}), "start made, its image kept");
+}
+
+TEST_F(Images, RmiAllRemovesEveryImageOrNoneWhileOneIsUsed) {
+  std::string busybox = load_busybox();
+  ImageSpec spec = busybox_plus({{TarEntry::file("other", "2\n")}});
+  spec.name = "localhost/other:1";
+  std::string other = load(spec);
+  ASSERT_EQ(image_ids().size(), 2u);
+  require_success(roost({"create", "--name", "made", other, "true"}), "create made");
+  Outcome refused = roost({"rmi", "-a"});
+  EXPECT_EQ(refused.exit_code, 125) << refused.describe();
+  EXPECT_EQ(lines_of(refused.err).size(), 1u) << refused.describe();
+  EXPECT_NE(refused.err.find("container made"), std::string::npos) << refused.describe();
+  EXPECT_EQ(image_ids().size(), 2u) << "rmi -a removed some images before refusing";
+  require_success(roost({"rm", "made"}), "rm made");
+  Outcome removed = roost({"rmi", "--all"});
+  ASSERT_EQ(removed.exit_code, 0) << removed.describe();
+  EXPECT_TRUE(image_ids().empty()) << removed.describe();
+  EXPECT_TRUE(layer_dirs().empty());
+}
+
+TEST_F(Images, RmiTakesNamesOrAllButNotBothOrNeither) {
+  std::string image = load_busybox();
+  Outcome both = roost({"rmi", "-a", image});
+  EXPECT_EQ(both.exit_code, 125) << both.describe();
+  EXPECT_EQ(both.err, "Error: roost rmi: give image names or --all, not both\n");
+  Outcome neither = roost({"rmi"});
+  EXPECT_EQ(neither.exit_code, 125) << neither.describe();
+  EXPECT_EQ(neither.err,
+            "Error: roost rmi: name the images to remove, or give --all to remove every image\n");
+  EXPECT_EQ(image_ids().size(), 1u);
+}
+
 TEST_F(Images, SharedLayerIsUnpackedOnce) {
   ImageSpec first = hello_image("localhost/first:1");
   ImageSpec second = busybox_plus({{TarEntry::file("other", "x\n")}});
