@@ -12,6 +12,7 @@ int cmd_import(const ParsedCommand& command, Context& context);
 int cmd_images(const ParsedCommand& command, Context& context);
 int cmd_image_inspect(const ParsedCommand& command, Context& context);
 int cmd_rmi(const ParsedCommand& command, Context& context);
+int cmd_image_prune(const ParsedCommand& command, Context& context);
 int cmd_tag(const ParsedCommand& command, Context& context);
 int cmd_run(const ParsedCommand& command, Context& context);
 int cmd_rm(const ParsedCommand& command, Context& context);

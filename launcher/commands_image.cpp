@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "common/error.hpp"
 #include "common/fs.hpp"
@@ -323,6 +324,35 @@ int cmd_rmi(const ParsedCommand& command, Context& context) {
     image::Store inside(context.settings.data_root);
     for (const auto& name : targets)
       for (const auto& line : inside.remove(name)) fmt::print("{}\n", line);
+    std::fflush(stdout);
+    return 0;
+  });
+}
+
+// Unnamed images, or with --all every image, that no container uses.
+std::vector<std::string> unused_images(const ParsedCommand& command, const image::Store& store,
+                                       const ContainerStore& containers) {
+  std::set<std::string> in_use;
+  for (const auto& container : containers.list()) in_use.insert(container.image_id);
+  std::vector<std::string> ids;
+  for (const auto& record : store.list())
+    if ((command.has("all") || record.names.empty()) && !in_use.contains(record.id))
+      ids.push_back(record.id);
+  return ids;
+}
+
+int cmd_image_prune(const ParsedCommand& command, Context& context) {
+  image::Store store = open_image_store(context);
+  ContainerStore containers(context.settings.data_root, context.settings.runtime_root);
+  ContainerLock no_creations = containers.lock_creations();
+  std::vector<std::string> ids = unused_images(command, store, containers);
+  if (ids.empty()) return 0;
+  return in_user_namespace(context, [&] {
+    image::Store inside(context.settings.data_root);
+    for (const auto& id : ids) {
+      inside.remove("sha256:" + id);
+      fmt::print("{}\n", id);
+    }
     std::fflush(stdout);
     return 0;
   });

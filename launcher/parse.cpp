@@ -1,6 +1,7 @@
 #include "launcher/parse.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <charconv>
@@ -121,11 +122,30 @@ class Parser {
       }
     std::vector<std::string_view> names;
     for (const auto& command : table) names.push_back(command.name);
+    refuse_unknown_subcommand(table);
     std::string suggestion = nearest(args_[position_], names);
     throw UsageError(fmt::format("unknown command '{}'; {}", args_[position_],
                                  suggestion.empty()
                                      ? "run 'roost --help' for the list of commands"
                                      : fmt::format("did you mean '{}'?", suggestion)));
+  }
+
+  // "image prune2" names a group of commands: its own commands are the suggestions.
+  void refuse_unknown_subcommand(const std::vector<CommandSpec>& table) {
+    const std::string& group = args_[position_];
+    std::vector<std::string_view> subcommands;
+    for (const auto& command : table)
+      if (!command.hidden && command.name.starts_with(group + " "))
+        subcommands.push_back(command.name.substr(group.size() + 1));
+    if (subcommands.empty()) return;
+    std::string given = position_ + 1 < args_.size() ? args_[position_ + 1] : "";
+    if (given.starts_with("-")) given.clear();
+    std::string suggestion = given.empty() ? "" : nearest(given, subcommands);
+    throw UsageError(
+        fmt::format("unknown command '{}'; {}", given.empty() ? group : group + " " + given,
+                    suggestion.empty()
+                        ? fmt::format("the {} commands are {}", group, fmt::join(subcommands, ", "))
+                        : fmt::format("did you mean '{} {}'?", group, suggestion)));
   }
 
   void parse_options(const std::vector<OptionSpec>& options, ParsedCommand& out,

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -338,6 +339,56 @@ TEST_F(Images, RmiTakesNamesOrAllButNotBothOrNeither) {
   EXPECT_EQ(neither.err,
             "Error: roost rmi: name the images to remove, or give --all to remove every image\n");
   EXPECT_EQ(image_ids().size(), 1u);
+}
+
+// Each load of localhost/app:1 takes the name from the image before, which is left
+// without one.
+TEST_F(Images, ImagePruneRemovesUnnamedImagesNoContainerUses) {
+  std::vector<std::string> ids;
+  for (std::string version : {"1", "2", "3"}) {
+    ImageSpec spec = busybox_plus({{TarEntry::file("version", version + "\n")}});
+    spec.name = "localhost/app:1";
+    load(spec);
+    Outcome shown = roost({"image", "inspect", "--format", "{{.Id}}", spec.name});
+    ids.push_back(require_success(shown, "inspect app:1").out);
+    if (version == "1") require_success(roost({"create", "--name", "made", spec.name}), "create");
+  }
+  std::string busybox = load_busybox();
+  std::string busybox_id =
+      require_success(roost({"image", "inspect", "--format", "{{.Id}}", busybox}), "").out;
+  Outcome pruned = roost({"image", "prune"});
+  ASSERT_EQ(pruned.exit_code, 0) << pruned.describe();
+  EXPECT_EQ(pruned.out, ids[1]) << "only the unnamed image no container uses";
+  EXPECT_EQ(image_ids().size(), 3u);
+  Outcome all = roost({"image", "prune", "-a", "-f"});
+  ASSERT_EQ(all.exit_code, 0) << all.describe();
+  std::vector<std::string> removed = lines_of(all.out);
+  std::sort(removed.begin(), removed.end());
+  std::vector<std::string> expected = {ids[2], busybox_id};
+  for (auto& id : expected) id.pop_back();
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(removed, expected) << all.describe();
+  EXPECT_EQ(image_ids(), std::vector<std::string>{ids[0].substr(0, 12)});
+  require_success(roost({"start", "made"}), "start made, its image kept");
+  require_success(roost({"rm", "-f", "made"}), "rm -f made");
+  Outcome last = roost({"image", "prune"});
+  EXPECT_EQ(last.out, ids[0]) << last.describe();
+  EXPECT_TRUE(image_ids().empty());
+  EXPECT_TRUE(layer_dirs().empty());
+  Outcome nothing = roost({"image", "prune"});
+  EXPECT_EQ(nothing.exit_code, 0) << nothing.describe();
+  EXPECT_EQ(nothing.out, "");
+}
+
+TEST_F(Images, ImageLsListAndRmAreImagesAndRmi) {
+  std::string image = load_busybox();
+  std::string listed = require_success(roost({"images"}), "images").out;
+  EXPECT_EQ(require_success(roost({"image", "ls"}), "image ls").out, listed);
+  EXPECT_EQ(require_success(roost({"image", "list"}), "image list").out, listed);
+  Outcome removed = roost({"image", "rm", image});
+  ASSERT_EQ(removed.exit_code, 0) << removed.describe();
+  EXPECT_EQ(removed.out.rfind("Untagged: " + image + "\nDeleted: ", 0), 0u) << removed.describe();
+  EXPECT_TRUE(image_ids().empty());
 }
 
 TEST_F(Images, SharedLayerIsUnpackedOnce) {

@@ -63,6 +63,26 @@ TEST(Parse, TypoInCommandSuggestsTheNearest) {
   EXPECT_EQ(usage_error_of({"rnu", "img"}), "unknown command 'rnu'; did you mean 'run'?");
 }
 
+TEST(Parse, ImageCommandsArePodmans) {
+  EXPECT_EQ(parse_arguments({"image", "prune", "-a"}).command.spec->name, "image prune");
+  EXPECT_EQ(parse_arguments({"image", "ls", "-q"}).command.spec->handler,
+            parse_arguments({"images"}).command.spec->handler);
+  EXPECT_EQ(parse_arguments({"image", "list"}).command.spec->handler,
+            parse_arguments({"images"}).command.spec->handler);
+  EXPECT_EQ(parse_arguments({"image", "rm", "-f", "x"}).command.spec->handler,
+            parse_arguments({"rmi", "x"}).command.spec->handler);
+}
+
+TEST(Parse, TypoInASubcommandSuggestsOneOfItsGroup) {
+  EXPECT_EQ(usage_error_of({"image", "prnue"}),
+            "unknown command 'image prnue'; did you mean 'image prune'?");
+  EXPECT_EQ(usage_error_of({"image", "frobnicate"}),
+            "unknown command 'image frobnicate'; the image commands are ls, list, inspect, rm, "
+            "prune");
+  EXPECT_EQ(usage_error_of({"image"}),
+            "unknown command 'image'; the image commands are ls, list, inspect, rm, prune");
+}
+
 TEST(Parse, TypoInOptionSuggestsTheNearest) {
   EXPECT_EQ(usage_error_of({"run", "--nmae", "x", "img"}),
             "roost run: unknown option --nmae; did you mean --name?");
