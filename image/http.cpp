@@ -20,7 +20,7 @@ constexpr long kConnectTimeoutSeconds = 30;
 // A transfer slower than this many bytes a second for kLowSpeedSeconds is given up.
 constexpr long kLowSpeedBytes = 1;
 constexpr long kLowSpeedSeconds = 60;
-constexpr long kMaxRedirects = 10;
+constexpr long kMaxRedirects = kMaxHttpRedirects;
 
 // The part of libcurl's API roost calls, resolved by name from the loaded library.
 struct CurlApi {
@@ -192,6 +192,8 @@ HttpResponse HttpClient::get(const HttpRequest& request) {
   else if (code != CURLE_OK)
     response.failure = reason[0] != '\0' ? reason : api.easy_strerror(code);
   response.tls_failed = is_tls_failure(code);
+  response.body_too_long = transfer.body_too_long;
+  response.too_many_redirects = code == CURLE_TOO_MANY_REDIRECTS;
   return response;
 }
 

@@ -8,6 +8,9 @@
 
 namespace roost::image {
 
+// Redirects followed for one request before it is given up as a loop.
+constexpr long kMaxHttpRedirects = 10;
+
 struct HttpRequest {
   std::string url;
   std::vector<std::string> headers;  // "Name: value"
@@ -29,6 +32,8 @@ struct HttpResponse {
   // when one did. `tls_failed` tells a failed TLS handshake apart.
   std::string failure;
   bool tls_failed = false;
+  bool body_too_long = false;       // longer than max_kept_body
+  bool too_many_redirects = false;  // a redirect loop, most likely
 };
 
 // HTTP GETs over one libcurl handle, so that connections to a registry are reused.

@@ -61,15 +61,34 @@ bool is_domain_label(std::string_view label) {
          std::all_of(label.begin(), label.end(), [](char c) { return is_alnum(c) || c == '-'; });
 }
 
-// Labels joined by '.', then an optional :PORT.
+// An IPv6 address in brackets, as URLs write it: [::1].
+bool is_bracketed_ipv6(std::string_view host) {
+  if (host.size() < 4 || !host.starts_with("[") || !host.ends_with("]")) return false;
+  std::string_view address = host.substr(1, host.size() - 2);
+  return address.find(':') != std::string_view::npos &&
+         std::all_of(address.begin(), address.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
+                  c == ':' || c == '.';
+         });
+}
+
+// HOST of HOST[:PORT], where HOST may be a bracketed IPv6 address.
+std::string_view host_of(std::string_view domain) {
+  if (domain.starts_with("[")) return domain.substr(0, domain.find(']') + 1);
+  return domain.substr(0, domain.find(':'));
+}
+
+// Labels joined by '.' or a bracketed IPv6 address, then an optional :PORT.
 bool is_domain(std::string_view text) {
-  std::string_view host = text.substr(0, text.find(':'));
+  std::string_view host = host_of(text);
   if (host.size() < text.size()) {
+    if (text[host.size()] != ':') return false;
     std::string_view port = text.substr(host.size() + 1);
     if (port.empty() ||
         !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }))
       return false;
   }
+  if (host.starts_with("[")) return is_bracketed_ipv6(host);
   for (;;) {
     size_t dot = host.find('.');
     if (!is_domain_label(host.substr(0, dot))) return false;
@@ -126,6 +145,18 @@ void check_path_component(std::string_view text, const std::string& component) {
                            component));
 }
 
+void check_port(std::string_view text, std::string_view domain) {
+  std::string_view host = host_of(domain);
+  if (host.size() + 1 >= domain.size()) return;
+  std::string_view port = domain.substr(host.size() + 1);
+  if (!std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) return;
+  if (port.size() <= 5 && std::stoul(std::string(port)) >= 1 &&
+      std::stoul(std::string(port)) <= 65535)
+    return;
+  reject(text,
+         fmt::format("port {} of registry {} is out of range; a port is 1 to 65535", port, host));
+}
+
 void check_name(std::string_view text, std::string_view name) {
   if (name.empty()) reject(text, "no image name");
   if (name.size() > kMaxNameLength)
@@ -133,6 +164,7 @@ void check_name(std::string_view text, std::string_view name) {
   std::string_view path = name;
   if (has_registry(name)) {
     std::string domain(first_component(name));
+    check_port(text, domain);
     if (!is_domain(domain))
       reject(text, fmt::format("\"{}\" is not a valid registry host[:port]", domain));
     path = name.substr(domain.size() + 1);

@@ -1,6 +1,7 @@
 #include "image/registry.hpp"
 
 #include <fcntl.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -30,6 +31,9 @@ constexpr std::string_view kOciManifest = "application/vnd.oci.image.manifest.v1
 constexpr std::string_view kDockerList =
     "application/vnd.docker.distribution.manifest.list.v2+json";
 constexpr std::string_view kDockerManifest = "application/vnd.docker.distribution.manifest.v2+json";
+
+// As podman's limit: a manifest or index is a small JSON document.
+constexpr size_t kMaxManifestBytes = 4 << 20;
 
 constexpr std::string_view kOciConfig = "application/vnd.oci.image.config.v1+json";
 constexpr std::string_view kDockerConfig = "application/vnd.docker.container.image.v1+json";
@@ -139,6 +143,38 @@ std::string body_excerpt(const std::string& body) {
   return line;
 }
 
+std::string_view reason_phrase(long status) {
+  static const std::map<long, std::string_view> phrases = {{300, "Multiple Choices"},
+                                                           {301, "Moved Permanently"},
+                                                           {302, "Found"},
+                                                           {303, "See Other"},
+                                                           {304, "Not Modified"},
+                                                           {307, "Temporary Redirect"},
+                                                           {308, "Permanent Redirect"},
+                                                           {400, "Bad Request"},
+                                                           {403, "Forbidden"},
+                                                           {405, "Method Not Allowed"},
+                                                           {406, "Not Acceptable"},
+                                                           {429, "Too Many Requests"},
+                                                           {500, "Internal Server Error"},
+                                                           {502, "Bad Gateway"},
+                                                           {503, "Service Unavailable"},
+                                                           {504, "Gateway Timeout"}};
+  auto it = phrases.find(status);
+  return it == phrases.end() ? "" : it->second;
+}
+
+// "302 (Found), a redirect without a Location to follow" or "500 (...): what the body says".
+std::string answer(const HttpResponse& response) {
+  std::string_view phrase = reason_phrase(response.status);
+  std::string status = phrase.empty() ? std::to_string(response.status)
+                                      : fmt::format("{} ({})", response.status, phrase);
+  if (response.status >= 300 && response.status < 400)
+    return status + ", a redirect without a Location to follow";
+  std::string excerpt = body_excerpt(response.body);
+  return excerpt.empty() ? status + " and an empty body" : status + ": " + excerpt;
+}
+
 void write_all(int fd, std::string_view data, const std::string& path) {
   while (!data.empty()) {
     ssize_t n = ::write(fd, data.data(), data.size());
@@ -175,6 +211,15 @@ class PartialFile {
   bool kept_ = false;
 };
 
+// The path and query of an http or https URL.
+std::string_view url_path(std::string_view url) {
+  size_t start = url.find("://");
+  if (start == std::string_view::npos) return url;
+  url.remove_prefix(start + 3);
+  size_t path = url.find_first_of("/?");
+  return path == std::string_view::npos ? "/" : url.substr(path);
+}
+
 // HOST[:PORT] of an http or https URL.
 std::string_view url_host(std::string_view url) {
   size_t start = url.find("://");
@@ -192,11 +237,12 @@ struct RegistryClient::Manifest {
 };
 
 bool is_loopback_host(std::string_view host) {
-  std::string_view name = host.substr(0, host.rfind(':'));
-  if (host.find(':') == std::string_view::npos) name = host;
+  if (host.starts_with("[")) return host == "[::1]" || host.starts_with("[::1]:");
+  std::string_view name = host.substr(0, host.find(':'));
   bool dotted_digits =
       std::all_of(name.begin(), name.end(), [](char c) { return std::isdigit(c) || c == '.'; });
-  return name == "localhost" || (name.starts_with("127.") && dotted_digits);
+  return ::strcasecmp(std::string(name).c_str(), "localhost") == 0 ||
+         (name.starts_with("127.") && dotted_digits);
 }
 
 bool names_registry(const Reference& reference) {
@@ -232,7 +278,7 @@ RegistryClient::RegistryClient(RegistryLocation location, RegistryOptions option
     : location_(std::move(location)),
       options_(std::move(options)),
       text_(std::move(text)),
-      insecure_(!options_.tls_verify || is_loopback_host(location_.host)) {}
+      insecure_(!options_.tls_verify.value_or(!is_loopback_host(location_.host))) {}
 
 void RegistryClient::fail(std::string_view problem) const {
   throw Error(fmt::format("pull {}: {}", text_, problem));
@@ -267,6 +313,14 @@ HttpResponse RegistryClient::send(HttpRequest request) {
     request.url.replace(0, 5, "http");
     response = http_.get(request);
   }
+  if (response.body_too_long)
+    fail(
+        fmt::format("the registry {} answered {} with more than {} bytes, the most roost reads "
+                    "there; it is no registry roost can pull from",
+                    location_.host, url_path(request.url), request.max_kept_body));
+  if (response.too_many_redirects)
+    fail(fmt::format("the registry {} redirected {} more than {} times, in a loop most likely",
+                     location_.host, url_path(request.url), kMaxHttpRedirects));
   if (!response.failure.empty()) {
     std::string hint = response.tls_failed && !insecure_
                            ? "; for a registry without a valid certificate use --tls-verify=false"
@@ -315,7 +369,7 @@ void RegistryClient::request_token(const std::string& challenge) {
   if (parameters.contains("service"))
     request.url += "&service=" + percent_encoded(parameters["service"]);
   request.basic_credentials = options_.credentials;
-  request.verify_tls = options_.tls_verify && !is_loopback_host(url_host(realm));
+  request.verify_tls = options_.tls_verify.value_or(!is_loopback_host(url_host(realm)));
   request.follow_redirects = true;
   HttpResponse response = http_.get(request);
   if (!response.failure.empty())
@@ -329,8 +383,7 @@ void RegistryClient::request_token(const std::string& challenge) {
                            "check the user name and password",
                            realm));
   if (response.status != 200)
-    fail(fmt::format("the token service {} answered {}: {}", realm, response.status,
-                     body_excerpt(response.body)));
+    fail(fmt::format("the token service {} answered {}", realm, answer(response)));
   json document = json::parse(response.body, nullptr, false);
   bearer_token_ = string_at(document, "token");
   if (bearer_token_.empty()) bearer_token_ = string_at(document, "access_token");
@@ -341,6 +394,8 @@ RegistryClient::Manifest RegistryClient::fetch_manifest(const std::string& refer
   HttpRequest request;
   request.url = path("manifests", reference);
   request.headers.push_back(accept_header());
+  request.follow_redirects = true;
+  request.max_kept_body = kMaxManifestBytes;
   HttpResponse response = send_authenticated(request);
   if (response.status == 404)
     fail(
@@ -348,8 +403,8 @@ RegistryClient::Manifest RegistryClient::fetch_manifest(const std::string& refer
                     "name and the tag",
                     location_.host, reference, location_.repository));
   if (response.status != 200)
-    fail(fmt::format("the registry {} answered {} for manifest {}: {}", location_.host,
-                     response.status, reference, body_excerpt(response.body)));
+    fail(fmt::format("the registry {} answered manifest {} with {}", location_.host, reference,
+                     answer(response)));
   Manifest manifest;
   manifest.digest = sha256_digest(response.body);
   if (reference.starts_with("sha256:") && manifest.digest != reference)
@@ -474,8 +529,8 @@ void RegistryClient::fetch_blob(const std::string& digest, uint64_t size,
     fail(fmt::format("the registry {} lists blob {} but does not have it (blob unknown)",
                      location_.host, digest));
   if (response.status != 200)
-    fail(fmt::format("the registry {} answered {} for blob {}: {}", location_.host, response.status,
-                     digest, body_excerpt(response.body)));
+    fail(fmt::format("the registry {} answered blob {} with {}", location_.host, digest,
+                     answer(response)));
   std::string actual = hasher.digest();
   if (actual != digest)
     fail(

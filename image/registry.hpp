@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,9 +14,9 @@ namespace roost::image {
 
 struct RegistryOptions {
   std::string credentials;  // USER:PASS for basic auth and token requests; empty: anonymous
-  // false: https without certificate checks, then plain http where the host speaks no TLS,
-  // as for loopback hosts always.
-  bool tls_verify = true;
+  // false: https without certificate checks, then plain http where the host speaks no TLS.
+  // Unset: true, except for loopback hosts, which are treated as false.
+  std::optional<bool> tls_verify;
 };
 
 // Where a reference points in a registry (distribution spec v2).
@@ -35,8 +36,9 @@ RegistryLocation registry_location(const Reference& reference, std::string_view 
 // is how the store names images made or loaded here).
 bool names_registry(const Reference& reference);
 
-// Whether `host` (HOST[:PORT]) is this machine: as docker does, its certificate is not
-// checked, and plain http is used where it speaks no TLS.
+// Whether `host` (HOST[:PORT], [IPV6][:PORT]) is this machine: localhost in any case,
+// 127.0.0.0/8 or [::1]. Unless --tls-verify says otherwise, as docker does, its
+// certificate is not checked, and plain http is used where it speaks no TLS.
 bool is_loopback_host(std::string_view host);
 
 struct RegistryLayer {

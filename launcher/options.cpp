@@ -33,8 +33,8 @@ OptionSpec tls_verify_option() {
           0,
           K::Choice,
           "BOOL",
-          "Require https and a valid certificate from the registry (default true); false, as "
-          "always for loopback hosts, skips the check and falls back to http",
+          "Require https and a valid certificate from the registry (default true, but false "
+          "for loopback hosts); false skips the check and falls back to http",
           kBooleans};
 }
 

@@ -158,8 +158,11 @@ ImagePull image_pull(const std::string& policy, const std::string& credentials,
     throw UsageError(
         fmt::format("--creds {}: expected USER:PASS; a password may be empty (USER:), not left out",
                     credentials));
+  if (credentials.starts_with(":"))
+    throw UsageError(
+        fmt::format("--creds {}: the user name is empty; expected USER:PASS", credentials));
   pull.options.credentials = credentials;
-  pull.options.tls_verify = tls_verify != "false";
+  if (!tls_verify.empty()) pull.options.tls_verify = tls_verify != "false";
   return pull;
 }
 namespace {

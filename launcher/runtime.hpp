@@ -32,9 +32,9 @@ std::vector<LoadedImage> load_into_store(const Context& context, const image::Re
                                          const image::ImageCheck& check = {});
 
 struct PullOptions {
-  std::string credentials;  // --creds USER:PASS
-  bool tls_verify = true;
-  bool quiet = false;  // no progress lines on stderr
+  std::string credentials;         // --creds USER:PASS
+  std::optional<bool> tls_verify;  // --tls-verify; unset: as image::RegistryOptions says
+  bool quiet = false;              // no progress lines on stderr
 };
 
 // Pulls IMAGE (docker://HOST[:PORT]/NAME[:TAG|@DIGEST], or HOST[:PORT]/NAME[:TAG]) from its

@@ -417,6 +417,77 @@ TEST_F(Pull, ConfigThatIsNoContainerImageIsRefused) {
                  {"application/vnd.example.artifact.config.v1+json", "does not support"});
 }
 
+// A registry on 127.0.0.1 whose every answer to a manifest request is `answer`, the
+// raw HTTP response; every other request gets 404.
+class ScriptedManifestServer {
+ public:
+  explicit ScriptedManifestServer(std::string answer)
+      : answer_(std::move(answer)),
+        server_([this](const std::string& request, int client) { respond(request, client); }) {}
+
+  std::string host() const { return "127.0.0.1:" + std::to_string(server_.port()); }
+
+ private:
+  void respond(const std::string& request, int client) {
+    std::string response = request.find("/manifests/") != std::string::npos
+                               ? answer_
+                               : "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+    std::string_view data = response;
+    while (!data.empty()) {
+      ssize_t n = ::send(client, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n <= 0) return;
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+  }
+
+  std::string answer_;
+  LoopbackServer server_;
+};
+
+TEST_F(Pull, ManifestLongerThanTheLimitIsNamedAsSuch) {
+  std::string body(5 << 20, ' ');
+  ScriptedManifestServer server(
+      std::string("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n") +
+      "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+  Outcome refused = pull(server.host() + "/big:1");
+  expect_refused(refused, {"/v2/big/manifests/1", "more than 4194304 bytes"});
+  EXPECT_EQ(refused.err.find("cannot reach"), std::string::npos) << refused.describe();
+}
+
+TEST_F(Pull, RedirectLoopIsNamedAsSuch) {
+  ScriptedManifestServer server(
+      "HTTP/1.1 302 Found\r\nLocation: /v2/loop/manifests/1\r\nContent-Length: 0\r\n\r\n");
+  Outcome refused = pull(server.host() + "/loop:1");
+  expect_refused(refused, {"redirected /v2/loop/manifests/1 more than 10 times"});
+  EXPECT_EQ(refused.err.find("cannot reach"), std::string::npos) << refused.describe();
+}
+
+TEST_F(Pull, AnswerWithoutABodyGetsTheStatusReason) {
+  ScriptedManifestServer failing("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n");
+  expect_refused(pull(failing.host() + "/app:1"),
+                 {"answered manifest 1 with 500 (Internal Server Error) and an empty body"});
+  ScriptedManifestServer nowhere("HTTP/1.1 302 Found\r\nContent-Length: 0\r\n\r\n");
+  expect_refused(pull(nowhere.host() + "/app:1"),
+                 {"answered manifest 1 with 302 (Found), a redirect without a Location"});
+}
+
+TEST_F(Pull, PortOutOfRangeAndEmptyUserAreRefused) {
+  expect_refused(pull("127.0.0.1:99999/busybox:1"),
+                 {"port 99999 of registry 127.0.0.1 is out of range"});
+  expect_refused(pull("docker://127.0.0.1:99999/busybox:1"), {"port 99999"});
+  push_busybox("busybox:1");
+  expect_refused(pull(registry().reference("busybox:1"), {"--creds", ":x"}),
+                 {"--creds :x: the user name is empty"});
+}
+
+TEST_F(Pull, UppercaseLocalhostIsALoopbackHost) {
+  push_busybox("busybox:1");
+  std::string port = registry().host().substr(registry().host().find(':'));
+  Outcome pulled = pull("LOCALHOST" + port + "/busybox:1", {"-q"});
+  ASSERT_EQ(pulled.exit_code, 0) << pulled.describe();
+  EXPECT_TRUE(is_image_id_line(pulled.out)) << pulled.describe();
+}
+
 class PullWithAuth : public RoostTest {
  protected:
   void SetUp() override {
@@ -482,6 +553,22 @@ TEST_F(RoostTest, LoopbackRegistryWithTlsIsPulledOverHttps) {
   ASSERT_EQ(pulled.exit_code, 0) << pulled.describe();
   Outcome echoed = run_in(registry.reference("busybox:1"), {"echo", "tls"});
   EXPECT_EQ(echoed.out, "tls\n") << echoed.describe();
+}
+
+TEST_F(RoostTest, ExplicitTlsVerifyChecksALoopbackRegistrysCertificate) {
+  LocalRegistry::Options options;
+  options.tls = true;
+  LocalRegistry registry(scratch("tls-registry"), options);
+  registry.push("oci:" + fixtures::busybox_layout().string() + ":1", "busybox:1");
+  Outcome refused = roost({"pull", "-q", "--tls-verify=true", registry.reference("busybox:1")});
+  EXPECT_EQ(refused.exit_code, 125) << refused.describe();
+  EXPECT_EQ(lines_of(refused.err).size(), 1u) << refused.describe();
+  EXPECT_NE(refused.err.find("certificate"), std::string::npos) << refused.describe();
+  EXPECT_NE(refused.err.find("use --tls-verify=false"), std::string::npos) << refused.describe();
+  EXPECT_TRUE(image_ids().empty());
+  Outcome run = run_in(registry.reference("busybox:1"), {"true"}, {"--tls-verify=true"});
+  EXPECT_EQ(run.exit_code, 125) << run.describe();
+  EXPECT_TRUE(image_ids().empty());
 }
 
 // The registry redirects blob downloads to a storage server, as registries do to cloud

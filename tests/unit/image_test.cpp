@@ -147,6 +147,34 @@ TEST(Registry, LoopbackHosts) {
   EXPECT_TRUE(is_loopback_host("localhost"));
   EXPECT_FALSE(is_loopback_host("registry.example:5000"));
   EXPECT_FALSE(is_loopback_host("127.example.org"));
+  EXPECT_TRUE(is_loopback_host("LOCALHOST:5402"));
+  EXPECT_TRUE(is_loopback_host("LocalHost"));
+  EXPECT_TRUE(is_loopback_host("[::1]:5402"));
+  EXPECT_TRUE(is_loopback_host("[::1]"));
+  EXPECT_FALSE(is_loopback_host("[::2]:5402"));
+  EXPECT_FALSE(is_loopback_host("localhost.example:5402"));
+}
+
+TEST(Registry, BracketedIpv6HostIsARegistry) {
+  RegistryLocation location = registry_location(parse("[::1]:5402/busybox:1"), "");
+  EXPECT_EQ(location.host, "[::1]:5402");
+  EXPECT_EQ(location.repository, "busybox");
+  EXPECT_EQ(location.reference, "1");
+  EXPECT_EQ(registry_location(parse("docker://[fe80::1]/app"), "").host, "[fe80::1]");
+  EXPECT_EQ(parse("[::1]:5402/busybox").canonical_name(), "[::1]:5402/busybox:latest");
+  EXPECT_NE(usage_error_of("[::1/busybox").find("not a valid registry"), std::string::npos);
+  EXPECT_NE(usage_error_of("[::g]:1/busybox").find("not a valid registry"), std::string::npos);
+}
+
+TEST(Reference, PortOutOfRangeIsNamed) {
+  EXPECT_EQ(usage_error_of("127.0.0.1:99999/busybox:1"),
+            "invalid image reference \"127.0.0.1:99999/busybox:1\": port 99999 of registry "
+            "127.0.0.1 is out of range; a port is 1 to 65535");
+  EXPECT_NE(usage_error_of("docker://localhost:0/app").find("port 0 of registry localhost"),
+            std::string::npos);
+  EXPECT_NE(usage_error_of("localhost:123456789012345678901/app").find("out of range"),
+            std::string::npos);
+  EXPECT_EQ(usage_error_of("localhost:65535/app"), "");
 }
 
 TEST(Reference, DockerArchive) {
@@ -251,7 +279,16 @@ TEST(Reference, HandWrittenRulesMatchTheGrammar) {
       "(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])"
       "(?:\\.(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9]))*(?::[0-9]+)?",
       "aZ0-.:", 6, [](std::string text) { return text + "/name"; },
-      [](const std::string& text) { return text.find_first_of(".:") != std::string::npos; });
+      [](const std::string& text) {
+        // Beyond the grammar, a port must be in range (1 to 65535).
+        size_t colon = text.find(':');
+        bool port_in_range =
+            colon == std::string::npos || colon + 1 == text.size() ||
+            text.find_first_not_of("0123456789", colon + 1) != std::string::npos ||
+            (text.size() - colon - 1 <= 5 && std::stoul(text.substr(colon + 1)) >= 1 &&
+             std::stoul(text.substr(colon + 1)) <= 65535);
+        return text.find_first_of(".:") != std::string::npos && port_in_range;
+      });
   expect_same_as_regex("[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", "aZ0_.-", 5,
                        [](std::string text) { return "name:" + text; });
   expect_same_as_regex("[A-Za-z0-9]+(?:(?:[-._:@/+]|--)[A-Za-z0-9]+)*", "aZ0-._:@/+", 5,
