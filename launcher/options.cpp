@@ -102,6 +102,14 @@ std::vector<OptionSpec> run_options() {
   };
 }
 
+std::vector<OptionSpec> rmi_options() {
+  return {{"force", 'f', K::None, "",
+           "Remove an image given by id even when that removes several names; an image a "
+           "container uses is still refused (remove the container first)"},
+          {"all", 'a', K::None, "",
+           "Remove every image; nothing is removed while a container uses one"}};
+}
+
 std::vector<OptionSpec> detachable(std::vector<OptionSpec> options) {
   options.insert(options.begin(), {"detach", 'd', K::None, "",
                                    "Run in the background and print the container's id"});
@@ -197,22 +205,10 @@ const std::vector<CommandSpec>& command_table() {
        {format_option({"json"}, kImageInspectTemplateFields)},
        {{"IMAGE", K::Image, true, true}},
        cmd_image_inspect},
-      {"rmi",
-       "Remove images",
-       {{"force", 'f', K::None, "",
-         "Remove an image given by id even when that removes several names; an image a "
-         "container uses is still refused (remove the container first)"},
-        {"all", 'a', K::None, "",
-         "Remove every image; nothing is removed while a container uses one"}},
-       {{"IMAGE", K::Image, false, true}},
-       cmd_rmi},
+      {"rmi", "Remove images", rmi_options(), {{"IMAGE", K::Image, false, true}}, cmd_rmi},
       {"image rm",
        "Remove images (the same as rmi)",
-       {{"force", 'f', K::None, "",
-         "Remove an image given by id even when that removes several names; an image a "
-         "container uses is still refused (remove the container first)"},
-        {"all", 'a', K::None, "",
-         "Remove every image; nothing is removed while a container uses one"}},
+       rmi_options(),
        {{"IMAGE", K::Image, false, true}},
        cmd_rmi},
       {"image prune",

@@ -134,19 +134,22 @@ def describe(first, warm, sizes, load_before):
         f"1.0 for the run requirement, 1.5 for the benchmark requirement): {verdict}"])
 
 
-def check_loaded(tools, first_commands):
-    """Both loaded images must run; a fast load of something broken proves nothing."""
-    roost_store = first_commands["roost load"][2]
-    podman_root = first_commands["podman load"][2]
-    for argv in (tools.roost("run", "--rm", MINBASE, "cat", "/etc/debian_version",
+def check_runs_debian(tools, name, roost_store, podman_root):
+    """Both stored images must run; a fast load or pull of something broken proves nothing."""
+    for argv in (tools.roost("run", "--rm", name, "cat", "/etc/debian_version",
                              store=roost_store),
                  tools.podman("run", "--rm", "--cgroups", "disabled", "--network", "host",
-                              MINBASE, "cat", "/etc/debian_version", root=podman_root,
+                              name, "cat", "/etc/debian_version", root=podman_root,
                               runroot=podman_root + "-run")):
         result = subprocess.run(argv, capture_output=True, text=True)
         if result.returncode != 0 or not result.stdout.strip().startswith("12"):
             raise RuntimeError(f"{' '.join(argv)} did not show Debian 12: "
                                f"{result.stdout}{result.stderr}")
+
+
+def check_loaded(tools, first_commands):
+    check_runs_debian(tools, MINBASE, first_commands["roost load"][2],
+                      first_commands["podman load"][2])
 
 
 def remove_stores(tools, base):

@@ -9,7 +9,7 @@ import subprocess
 import time
 
 from common import alternate, commands_block, load_average, summary, table
-from image import FreshStore, figures, remove_stores, rows, settle
+from image import FreshStore, check_runs_debian, figures, remove_stores, rows, settle
 
 FIRST_ROUNDS = 5
 WARM_ROUNDS = 5
@@ -159,17 +159,6 @@ def describe(first, warm, served, load_before):
 
 
 def check_pulled(tools, first_commands, registry):
-    """Both pulled images must run; a fast pull of something broken proves nothing."""
-    name = f"{registry.host}/{IMAGE}"
-    roost_store = first_commands["roost pull"][2]
-    podman_root = first_commands["podman pull"][2]
-    for argv in (tools.roost("run", "--rm", name, "cat", "/etc/debian_version",
-                             store=roost_store),
-                 tools.podman("run", "--rm", "--cgroups", "disabled", "--network", "host",
-                              name, "cat", "/etc/debian_version", root=podman_root,
-                              runroot=podman_root + "-run")):
-        result = subprocess.run(argv, capture_output=True, text=True)
-        if result.returncode != 0 or not result.stdout.strip().startswith("12"):
-            raise RuntimeError(f"{' '.join(argv)} did not show Debian 12: "
-                               f"{result.stdout}{result.stderr}")
+    check_runs_debian(tools, f"{registry.host}/{IMAGE}", first_commands["roost pull"][2],
+                      first_commands["podman pull"][2])
 
