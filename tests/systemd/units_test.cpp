@@ -87,7 +87,8 @@ void declare(const std::string& name, const std::string& toml) {
 TEST(Units, ArgumentsAndEnvironmentSurviveTheUnitExactly) {
   units_image();
   declare("escape", R"(image = "guest/units:1"
-command = ["sh", "-c", "printf '[%s]\\n' \"$@\" \"$V\"", "sh", "a  b", "$HOME", "${HOME}", "100%", "%n", "back\\slash", "\"q\"", "it's", ";"]
+command = ["sh", "-c", "printf '[%s]\\n' \"$@\" \"$V\"", "sh", "a  b", "$HOME", "${HOME}",
+           "100%", "%n", "back\\slash", "\"q\"", "it's", ";"]
 env = { V = "$x %h \\ \" ' end" }
 restart = "no"
 )");

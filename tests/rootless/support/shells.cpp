@@ -51,9 +51,13 @@ zmodload zsh/zpty || exit 3
 local dir=$1 out=$2 text n=0 line
 shift 2
 zpty roost_zsh zsh -f -i
-zpty -w roost_zsh "PS1='<ready>'; setopt no_auto_list no_beep no_list_ambiguous; bindkey '^I' complete-word"
+zpty -w roost_zsh "PS1='<ready>'; setopt no_auto_list no_beep no_list_ambiguous; )sh"
+                                   R"sh(bindkey '^I' complete-word"
 zpty -w roost_zsh "fpath=(${(q)dir} \$fpath); autoload -Uz compinit; compinit -u -D"
-zpty -w roost_zsh "compadd() { if [[ \${@[1,(i)(-|--)]} == *-(O|A|D)\\ * ]]; then builtin compadd \"\$@\"; return; fi; local -a hits; builtin compadd -A hits \"\$@\"; print -rl -- \$hits >> \$ROOST_MATCHES; builtin compadd \"\$@\"; }"
+zpty -w roost_zsh "compadd() { if [[ \${@[1,(i)(-|--)]} == *-(O|A|D)\\ * ]]; then )sh"
+                                   R"sh(builtin compadd \"\$@\"; return; fi; local -a hits; )sh"
+                                   R"sh(builtin compadd -A hits \"\$@\"; print -rl -- \$hits >> )sh"
+                                   R"sh(\$ROOST_MATCHES; builtin compadd \"\$@\"; }"
 zpty -w roost_zsh "print -r -- READY\$((1+1))"
 zpty -r roost_zsh text '*READY2*<ready>*' || exit 4
 for line in "$@"; do
